@@ -160,55 +160,55 @@ class Exponential(_Interpolated):
         return cls(parse_rate(start, "exponential start"), parse_rate(end, "exponential end"), k)
 
 
+class _RateAtTime(NamedSchedule):
+    """Shared spec form ``RATE@TIME`` of the schedules defined by one rate and one time point."""
+
+    rate: float
+    time_field: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate", check_rate(self.rate, f"{self.name} rate"))
+        check_time_point(self.time_point, f"{self.name} {self.time_field}")
+
+    @property
+    def time_point(self) -> TimePoint:
+        return getattr(self, self.time_field)
+
+    def body(self) -> str:
+        return f"{format_rate(self.rate)}@{format_time_point(self.time_point)}"
+
+    @classmethod
+    def from_body(cls, body: str) -> _RateAtTime:
+        (item,), _ = split_body(body, cls.name, positional=1)
+        rate, at = split_rate_at(item, cls.name)
+        return cls(parse_rate(rate, f"{cls.name} rate"), parse_time_point(at, f"{cls.name} time"))
+
+
 @dataclass(frozen=True)
-class Early(NamedSchedule):
+class Early(_RateAtTime):
     """Early dropout (Liu et al. 2023): linear decay from ``rate`` to 0 at ``until``, then 0."""
 
     rate: float
     until: TimePoint
     name: ClassVar[str] = "early"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "rate", check_rate(self.rate, "early rate"))
-        check_time_point(self.until, "early cut-off")
+    time_field: ClassVar[str] = "until"
 
     def rate_at(self, step: float, total_steps: float) -> float:
         cutoff = to_steps(self.until, total_steps)
         return self.rate * (1.0 - step / cutoff) if step < cutoff else 0.0
 
-    def body(self) -> str:
-        return f"{format_rate(self.rate)}@{format_time_point(self.until)}"
-
-    @classmethod
-    def from_body(cls, body: str) -> Early:
-        (item,), _ = split_body(body, cls.name, positional=1)
-        rate, at = split_rate_at(item, cls.name)
-        return cls(parse_rate(rate, "early rate"), parse_time_point(at, "early cut-off"))
-
 
 @dataclass(frozen=True)
-class Late(NamedSchedule):
+class Late(_RateAtTime):
     """Late dropout (Liu et al. 2023): no dropout until ``start``, then ``rate``."""
 
     rate: float
     start: TimePoint
     name: ClassVar[str] = "late"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "rate", check_rate(self.rate, "late rate"))
-        check_time_point(self.start, "late start")
+    time_field: ClassVar[str] = "start"
 
     def rate_at(self, step: float, total_steps: float) -> float:
         return self.rate if step >= to_steps(self.start, total_steps) else 0.0
-
-    def body(self) -> str:
-        return f"{format_rate(self.rate)}@{format_time_point(self.start)}"
-
-    @classmethod
-    def from_body(cls, body: str) -> Late:
-        (item,), _ = split_body(body, cls.name, positional=1)
-        rate, at = split_rate_at(item, cls.name)
-        return cls(parse_rate(rate, "late rate"), parse_time_point(at, "late start"))
 
 
 @dataclass(frozen=True)
