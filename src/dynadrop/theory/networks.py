@@ -91,9 +91,7 @@ def layer_widths(weights: Weights) -> list[int]:
 def dropped_layers(where: str | Sequence[int], weights: Weights) -> tuple[int, ...]:
     """Resolve ``where`` to the sorted layer indices whose units dropout acts on."""
     depth = len(weights) - 1
-    allowed = (
-        f"'all', 'inputs', 'hidden' or a list of layer indices in 0..{depth} (0 = inputs)"
-    )
+    allowed = f"'all', 'inputs', 'hidden' or a list of layer indices in 0..{depth} (0 = inputs)"
     if isinstance(where, str):
         if where == "all":
             return tuple(range(depth + 1))
