@@ -150,8 +150,12 @@ def as_data(weights: Weights, X, y) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def forward(weights: Weights, X: torch.Tensor) -> torch.Tensor:
-    """Network output without dropout: (..., N, n_inputs) -> (..., N, n_outputs)."""
+    """Network output without dropout: (..., N, n_inputs) -> (..., N, n_outputs).
+
+    Weight matrices may carry leading batch dimensions (..., out, in) that broadcast with
+    the inputs', which trains many networks at once.
+    """
     activations = X
     for matrix in weights[:-1]:
-        activations = torch.relu(activations @ matrix.T)
-    return activations @ weights[-1].T
+        activations = torch.relu(activations @ matrix.mT)
+    return activations @ weights[-1].mT
