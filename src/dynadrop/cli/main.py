@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 # Each module named here defines `register(subparsers)`, which adds its sub-command(s) and sets
 # `func` on the parser to a callable taking the parsed namespace and returning an exit code.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "dynadrop.cli.theory_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
