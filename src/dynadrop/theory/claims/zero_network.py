@@ -11,7 +11,6 @@ never zero, and min J_D = E y^2 - r a* < J(0).
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
@@ -40,7 +39,7 @@ def zero_threshold_numeric(layers: int, X, y) -> float:
         gain = zero_loss - plain_loss(chain, X, y).value
         return -gain / weight_decay_penalty(chain, 1.0).value
 
-    upper = 2 * float(np.dot(y[:, 0], X[:, 0]) / np.dot(X[:, 0], X[:, 0]))
+    upper = 2 * float((X * y).sum() / (X**2).sum())
     result = minimize_scalar(
         negative_ratio, bounds=(1e-12, upper), method="bounded", options={"xatol": 1e-12}
     )
