@@ -10,6 +10,8 @@ from collections.abc import Sequence
 # Each module named here defines `register(subparsers)`, which adds its sub-command(s) and sets
 # `func` on the parser to a callable taking the parsed namespace and returning an exit code.
 COMMAND_MODULES: tuple[str, ...] = (
+    "dynadrop.cli.inspect_cmd",
+    "dynadrop.cli.demo_cmd",
     "dynadrop.cli.theory_cmd",
 )
 
