@@ -20,9 +20,7 @@ from dynadrop.theory.networks import forward
 
 def assert_columns_agree(table, computed, closed_form, rel=1e-9):
     pairs = [
-        (a, b)
-        for a, b in zip(table.column(computed), table.column(closed_form), strict=True)
-        if a != "-"
+        (a, b) for a, b in zip(table.column(computed), table.column(closed_form), strict=True) if a != "-"
     ]
     assert pairs, f"no computed values in column {computed!r}"
     for value, reference in pairs:

@@ -55,9 +55,7 @@ def test_exact_matches_deep_linear_second_moment_recursion(widths, dropped, wher
     y = torch.randn(5, widths[-1], generator=generator, dtype=torch.float64)
     keep = 0.65
     exact = dropout_criterion(weights, X, y, 1 - keep, where=where, method="exact")
-    reference = second_moment_criterion(
-        [w.numpy() for w in weights], X.numpy(), y.numpy(), keep, dropped
-    )
+    reference = second_moment_criterion([w.numpy() for w in weights], X.numpy(), y.numpy(), keep, dropped)
     assert exact.value == pytest.approx(reference, rel=1e-10, abs=1e-10)
     assert exact.stderr == 0.0
 
@@ -73,12 +71,10 @@ def test_exact_matches_linear_regression_closed_forms():
     inverted = residual + (p / keep) * w @ np.diag(np.mean(X**2, axis=0)) @ w
     non_inverted = np.mean((y - keep * X @ w) ** 2 + keep * p * (X**2) @ (w**2))
     weights = [w[None, :]]
-    assert dropout_criterion(weights, X, y, p, method="exact").value == pytest.approx(
-        inverted, rel=1e-10
+    assert dropout_criterion(weights, X, y, p, method="exact").value == pytest.approx(inverted, rel=1e-10)
+    assert dropout_criterion(weights, X, y, p, method="exact", inverted=False).value == pytest.approx(
+        non_inverted, rel=1e-10
     )
-    assert dropout_criterion(
-        weights, X, y, p, method="exact", inverted=False
-    ).value == pytest.approx(non_inverted, rel=1e-10)
 
 
 def test_linear_regression_minimiser_is_stationary_for_exact_criterion():
@@ -90,9 +86,7 @@ def test_linear_regression_minimiser_is_stationary_for_exact_criterion():
     minimiser = np.linalg.solve(gram + (p / (1 - p)) * np.diag(np.diag(gram)), X.T @ y)
     weights = torch.tensor(minimiser[None, :], requires_grad=True)
 
-    loss = exact_expected_loss(
-        [weights], torch.tensor(X), torch.tensor(y[:, None]), 1 - p, (0,), 1 / (1 - p)
-    )
+    loss = exact_expected_loss([weights], torch.tensor(X), torch.tensor(y[:, None]), 1 - p, (0,), 1 / (1 - p))
     loss.backward()
     assert weights.grad.abs().max().item() < 1e-10
 
@@ -105,13 +99,9 @@ def test_hidden_dropout_matches_one_hidden_layer_linear_formula():
     y = torch.randn(7, 2, generator=generator, dtype=torch.float64)
     p = 0.25
     covariance = X.T @ X / len(X)
-    extra = sum((U[:, i] @ U[:, i]) * (V[i] @ covariance @ V[i]) for i in range(V.shape[0])) * (
-        p / (1 - p)
-    )
+    extra = sum((U[:, i] @ U[:, i]) * (V[i] @ covariance @ V[i]) for i in range(V.shape[0])) * (p / (1 - p))
     expected = plain_loss([V, U], X, y).value + float(extra)
-    assert dropout_criterion([V, U], X, y, p, where="hidden").value == pytest.approx(
-        expected, rel=1e-10
-    )
+    assert dropout_criterion([V, U], X, y, p, where="hidden").value == pytest.approx(expected, rel=1e-10)
 
 
 @pytest.mark.parametrize("case", range(4))
@@ -134,8 +124,7 @@ def test_monte_carlo_standard_error_matches_spread_of_repeated_estimates():
     X = torch.randn(6, 3, generator=generator, dtype=torch.float64)
     y = torch.randn(6, generator=generator, dtype=torch.float64)
     estimates = [
-        dropout_criterion(weights, X, y, 0.4, method="mc", samples=500, seed=seed)
-        for seed in range(40)
+        dropout_criterion(weights, X, y, 0.4, method="mc", samples=500, seed=seed) for seed in range(40)
     ]
     spread = np.std([e.value for e in estimates], ddof=1)
     reported = np.mean([e.stderr for e in estimates])
@@ -183,9 +172,7 @@ def test_penalty_is_criterion_minus_plain_loss_with_the_criterion_stderr():
     for method in ("exact", "mc"):
         criterion = dropout_criterion(weights, X, y, 0.2, method=method, seed=0)
         penalty = dropout_penalty(weights, X, y, 0.2, method=method, seed=0)
-        assert penalty.value == pytest.approx(
-            criterion.value - plain_loss(weights, X, y).value, rel=1e-12
-        )
+        assert penalty.value == pytest.approx(criterion.value - plain_loss(weights, X, y).value, rel=1e-12)
         assert penalty.stderr == criterion.stderr
         assert penalty.method == method
 
@@ -200,9 +187,7 @@ def test_auto_enumerates_small_networks_and_samples_large_ones():
 
 def test_sequential_and_weight_list_give_the_same_results():
     torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Linear(3, 4, bias=False), nn.ReLU(), nn.Linear(4, 1, bias=False)
-    ).double()
+    model = nn.Sequential(nn.Linear(3, 4, bias=False), nn.ReLU(), nn.Linear(4, 1, bias=False)).double()
     weights = [model[0].weight.detach().clone(), model[2].weight.detach().clone()]
     X = torch.randn(6, 3, dtype=torch.float64)
     y = torch.randn(6, dtype=torch.float64)

@@ -118,9 +118,7 @@ def dropout_penalty(
     ``dropout_criterion``; the plain loss is exact, so the standard error is the criterion's)."""
     criterion = dropout_criterion(weights, X, y, p, where, method, samples, seed, inverted)
     plain = plain_loss(weights, X, y)
-    return Estimate(
-        criterion.value - plain.value, criterion.stderr, criterion.method, criterion.draws
-    )
+    return Estimate(criterion.value - plain.value, criterion.stderr, criterion.method, criterion.draws)
 
 
 def weight_decay_penalty(weights: NetworkLike, lam: float) -> Estimate:
@@ -141,9 +139,7 @@ def _check_samples(samples: int | None) -> int:
     if samples is None:
         return DEFAULT_SAMPLES
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
-        raise ValueError(
-            f"samples must be an integer >= 2 (a standard error needs two); got {samples!r}"
-        )
+        raise ValueError(f"samples must be an integer >= 2 (a standard error needs two); got {samples!r}")
     return samples
 
 
@@ -152,8 +148,7 @@ def _choose_method(method: str, samples: int | None, dropped_units: int, example
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
     if method == "exact" and samples is not None:
         raise ValueError(
-            f"samples={samples!r} only applies to method='mc' (or 'auto'); exact enumerates "
-            "every mask"
+            f"samples={samples!r} only applies to method='mc' (or 'auto'); exact enumerates every mask"
         )
     if method != "auto":
         return method

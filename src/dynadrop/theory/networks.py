@@ -40,8 +40,7 @@ def as_weights(network: NetworkLike) -> Weights:
         tensor = torch.as_tensor(matrix, dtype=torch.float64)
         if tensor.dim() != 2:
             raise ValueError(
-                f"weights[{index}] must be a 2-D matrix shaped (out, in); "
-                f"got shape {tuple(tensor.shape)}"
+                f"weights[{index}] must be a 2-D matrix shaped (out, in); got shape {tuple(tensor.shape)}"
             )
         if index > 0 and tensor.shape[1] != weights[-1].shape[0]:
             raise ValueError(
@@ -99,9 +98,7 @@ def dropped_layers(where: str | Sequence[int], weights: Weights) -> tuple[int, .
             return (0,)
         if where == "hidden":
             if depth == 0:
-                raise ValueError(
-                    "where='hidden' selects no units: the network has no hidden layers"
-                )
+                raise ValueError("where='hidden' selects no units: the network has no hidden layers")
             return tuple(range(1, depth + 1))
         raise ValueError(f"where must be {allowed}; got {where!r}")
     indices = list(where)

@@ -41,9 +41,7 @@ class Table:
         widths = [max(len(row[i]) for row in body) for i in range(len(self.header))]
         lines = [self.title]
         for position, row in enumerate(body):
-            lines.append(
-                "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
-            )
+            lines.append("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
             if position == 0:
                 lines.append("  ".join("-" * width for width in widths))
         return "\n".join(lines)

@@ -81,9 +81,7 @@ def depth(
         "o",
         label="dropout penalty (exact, every mask)",
     )
-    axes.semilogy(
-        layers_axis, table.column("inputs-only exact"), "--", label="dropout on the input only"
-    )
+    axes.semilogy(layers_axis, table.column("inputs-only exact"), "--", label="dropout on the input only")
     axes.semilogy(layers_axis, table.column("least L2 cost"), label="least weight-decay cost")
     axes.set(
         xlabel="layers L = d + 1",

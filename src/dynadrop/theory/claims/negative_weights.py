@@ -99,9 +99,7 @@ def negative_weights(
         (f"weight decay (lambda = {weight_decay})", decay_objective),
     ):
         networks = unbatch(train(initial, objective, steps, learning_rate=0.05))
-        criteria = np.array(
-            [dropout_criterion(net, X, Y, train_p, where="inputs").value for net in networks]
-        )
+        criteria = np.array([dropout_criterion(net, X, Y, train_p, where="inputs").value for net in networks])
         minima = np.array([min(float(matrix.min()) for matrix in net) for net in networks])
         outcomes[label] = (criteria, minima)
         training.add(
@@ -140,6 +138,4 @@ def negative_weights(
         title="trained from random initialisations",
     )
     right.legend()
-    return ClaimResult(
-        "negative-weights", "Claim 1: negative weights", finding, [optimum, training], figure
-    )
+    return ClaimResult("negative-weights", "Claim 1: negative weights", finding, [optimum, training], figure)

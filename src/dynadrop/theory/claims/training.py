@@ -16,8 +16,7 @@ def random_weights(widths: list[int], seeds: int, seed: int = 0) -> Weights:
     (seeds, 1, out, in): the singleton broadcasts over the masks in ``forward``."""
     generator = torch.Generator().manual_seed(seed)
     return [
-        torch.randn(seeds, 1, n_out, n_in, generator=generator, dtype=torch.float64)
-        * (2.0 / n_in) ** 0.5
+        torch.randn(seeds, 1, n_out, n_in, generator=generator, dtype=torch.float64) * (2.0 / n_in) ** 0.5
         for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
     ]
 

@@ -110,6 +110,4 @@ def zero_network(p: float = 0.5, width: int = 2, layer_counts: range = range(3, 
         ylabel="dropout-optimal output scale a*",
         title=f"dropout (p = {p}): shrinks, never zero",
     )
-    return ClaimResult(
-        "zero-network", "Claim 5: when the zero network is optimal", finding, [table], figure
-    )
+    return ClaimResult("zero-network", "Claim 5: when the zero network is optimal", finding, [table], figure)
