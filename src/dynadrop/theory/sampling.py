@@ -6,10 +6,8 @@ import math
 
 import torch
 
+from dynadrop.theory.exact import BLOCK_ELEMENTS
 from dynadrop.theory.networks import Weights
-
-BLOCK_ELEMENTS = 2**22
-"""Upper bound on the float64 elements of one batch of (sample, example, unit) activations."""
 
 
 def sampled_losses(
