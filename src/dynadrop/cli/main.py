@@ -12,6 +12,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "dynadrop.cli.inspect_cmd",
     "dynadrop.cli.demo_cmd",
+    "dynadrop.cli.theory_cmd",
 )
 
 
