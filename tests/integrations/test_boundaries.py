@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,5 +14,5 @@ def test_importing_dynadrop_and_its_integrations_package_pulls_in_no_framework()
     code = ("import sys, dynadrop, dynadrop.integrations; "
             "print(sorted(m for m in ('lightning', 'transformers', 'accelerate') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            env={"PYTHONPATH": str(SRC), "PATH": ""})
+                            env={**os.environ, "PYTHONPATH": str(SRC)})
     assert result.stdout.strip() == "[]"
