@@ -59,9 +59,7 @@ class SchedulerBinding:
         return self.scheduler
 
     def state_dict(self) -> dict[str, Any]:
-        if self.scheduler is not None:
-            return {"scheduler": self.scheduler.state_dict()}
-        return {"scheduler": self._pending_state} if self._pending_state is not None else {}
+        return {"scheduler": self.scheduler.state_dict()} if self.scheduler is not None else {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore now if bound, else when :meth:`bind` runs."""
