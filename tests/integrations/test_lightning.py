@@ -127,7 +127,13 @@ def test_missing_monitored_metric_warns_once_naming_it(tmp_path):
     assert callback.scheduler.rates == {"mlp": 0.2, "other": 0.2}
 
 
-def test_resume_from_a_mid_run_checkpoint_continues_the_same_rate_sequence(tmp_path):
+@pytest.mark.parametrize("restore_after_setup", [False, True], ids=["restore-first", "fit-start-first"])
+def test_resume_from_a_mid_run_checkpoint_continues_the_same_rate_sequence(
+    tmp_path, monkeypatch, restore_after_setup
+):
+    """Strategies such as FSDP restore callbacks after on_fit_start; others before it."""
+    monkeypatch.setattr(SingleDeviceStrategy, "restore_checkpoint_after_setup",
+                        property(lambda self: restore_after_setup))
     checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
     full_run = RateRecorder()
     make_trainer(tmp_path, [DropoutSchedulerCallback(mixed_schedule()), full_run, checkpoints],
