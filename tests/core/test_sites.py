@@ -109,3 +109,19 @@ def test_sites_table_lists_every_site():
 def test_non_module_is_rejected():
     with pytest.raises(TypeError, match="dict"):
         dd.find_dropout_sites({"not": "a model"})
+
+
+class FloatResidualLayer(nn.Module):
+    """BART-style layer: a plain float `dropout` applied on the residual branches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.self_attn = nn.Linear(4, 4)
+        self.fc1 = nn.Linear(4, 4)
+        self.dropout = 0.1
+
+
+def test_float_dropout_in_a_block_with_attention_is_residual():
+    layers = nn.ModuleList([FloatResidualLayer(), FloatResidualLayer()])
+    assert {(s.name, s.group) for s in dd.find_dropout_sites(layers)} == {
+        ("0.dropout", "residual"), ("1.dropout", "residual")}

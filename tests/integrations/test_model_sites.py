@@ -25,7 +25,6 @@ from tests.conftest import assert_fraction_close
 
 RATE_BY_GROUP = {"attention": 0.15, "residual": 0.3, "mlp": 0.45, "embedding": 0.6, "path": 0.35,
                  "other": 0.25}
-BART_RESIDUAL_RULE = {r"layers\.\d+\.dropout$": "residual"}
 TOKENS = torch.randint(0, 100, (8, 16))
 
 
@@ -102,13 +101,12 @@ def bart_draws_per_site(site: dd.DropoutSite) -> int:
 def assert_every_site_drops_at_its_scheduled_rate(
     model: nn.Module, run: Callable[[nn.Module], object],
     draws_per_site: Callable[[dd.DropoutSite], int] = lambda site: 1,
-    group_rules: dict[str, str] | None = None,
 ) -> list[dd.DropoutSite]:
     model.train()
-    groups = {site.group for site in dd.find_dropout_sites(model, group_rules)}
+    groups = {site.group for site in dd.find_dropout_sites(model)}
     scheduler = dd.DropoutScheduler(
         model, {group: dd.Linear(RATE_BY_GROUP[group], RATE_BY_GROUP[group] / 3) for group in groups},
-        total_steps=10, group_rules=group_rules,
+        total_steps=10,
     )
     scheduler.step(4)
     expected: Counter[float] = Counter()
@@ -150,7 +148,7 @@ def test_gpt2_keeps_dropout_modules_in_every_group():
 def test_bart_float_rates_are_scheduled_in_encoder_and_decoder():
     sites = assert_every_site_drops_at_its_scheduled_rate(
         tiny_bart(), lambda m: m(input_ids=TOKENS, decoder_input_ids=TOKENS),
-        draws_per_site=bart_draws_per_site, group_rules=BART_RESIDUAL_RULE,
+        draws_per_site=bart_draws_per_site,
     )
     assert {site.kind for site in sites} == {"attribute"}
     found = kinds_and_groups(sites)
@@ -161,8 +159,6 @@ def test_bart_float_rates_are_scheduled_in_encoder_and_decoder():
     assert len(sites) == 2 + 2 * 3 + 2 * 4
 
 
-@pytest.mark.xfail(strict=True, reason="core groups BART's per-layer residual `dropout` float as "
-                                       "'other'; the tests above pass group_rules for it")
 def test_core_groups_bart_layer_dropout_as_residual_without_rules():
     groups = {site.name: site.group for site in dd.find_dropout_sites(tiny_bart())}
     assert groups["model.encoder.layers.0.dropout"] == "residual"

@@ -35,6 +35,8 @@ DEFAULT_GROUP_RULES: tuple[tuple[str, str], ...] = (
     (r"emb|(^|\.)pos_drop$", "embedding"),
 )
 
+_ATTENTION_CHILD = re.compile(r"attn|attention", re.IGNORECASE)
+
 _DROPOUT_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
                     nn.FeatureAlphaDropout)
 _TORCH_TRANSFORMER_LAYERS = (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
@@ -169,8 +171,12 @@ def _group_for(
         if pattern.search(lowered):
             return group
     holder = module if kind in ("attribute", "rnn") else parent
-    if holder is not None and any(isinstance(c, nn.Embedding) for c in holder.children()):
+    if holder is None:
+        return "other"
+    if any(isinstance(child, nn.Embedding) for child in holder.children()):
         return "embedding"  # a dropout beside an embedding table acts on the embedding output
+    if kind == "attribute" and any(_ATTENTION_CHILD.search(n) for n, _ in holder.named_children()):
+        return "residual"  # a plain float in a block that holds attention (e.g. BART's layers)
     return "other"
 
 
