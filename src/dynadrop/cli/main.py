@@ -12,6 +12,11 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "dynadrop.cli.inspect_cmd",
     "dynadrop.cli.demo_cmd",
+    "dynadrop.cli.prepare_cmd",
+    "dynadrop.cli.train_cmd",
+    "dynadrop.cli.sample_cmd",
+    "dynadrop.cli.compare_cmd",
+    "dynadrop.cli.report_cmd",
     "dynadrop.cli.theory_cmd",
 )
 
