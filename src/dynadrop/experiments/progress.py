@@ -38,11 +38,11 @@ class ProgressDisplay:
             self.steps[key] = step
         self._show(force=False)
 
-    def finished(self, key: RunKey) -> None:
+    def run_finished(self, key: RunKey) -> None:
         self._end(key, self.done, self.max_steps[key])
         self._show(force=True)
 
-    def failed(self, key: RunKey, error: str) -> None:
+    def run_failed(self, key: RunKey, error: str) -> None:
         self._end(key, self.failed, self.steps.get(key, 0))
         self._write_line(f"run {key} failed: {error}")
         self._show(force=True)

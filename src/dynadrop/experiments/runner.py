@@ -121,11 +121,11 @@ def run_comparison(
                 run_dir = out_dir / key.relative_dir
                 if process.exitcode == 0 and run_state(run_dir) is RunState.DONE:
                     outcome.finished.append(key)
-                    display.finished(key)
+                    display.run_finished(key)
                 else:
                     _record_death(run_dir, process.exitcode)
                     outcome.failed.append(key)
-                    display.failed(key, read_json(run_dir / FAILURE)["error"])
+                    display.run_failed(key, read_json(run_dir / FAILURE)["error"])
             display.update({key: last_step(out_dir / key.relative_dir) for key in running})
             if running:
                 time.sleep(0.5)
