@@ -25,6 +25,10 @@ def build_config(preset: str, overrides: dict[str, Any], schedule: str, seed: in
     return {**PRESETS[preset], **overrides, "schedule": schedule, "seed": seed}
 
 
+def total_steps(config: dict[str, Any]) -> int:
+    return config["max_steps"]
+
+
 def execute(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     with (run_dir / "starts.txt").open("a") as handle:
         handle.write("start\n")

@@ -79,6 +79,10 @@ class ComparePlan:
             raise ValueError("a comparison needs at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {list(self.seeds)}")
+        fixed_per_run = sorted(set(self.overrides) & {"schedule", "seed"})
+        if fixed_per_run:
+            raise ValueError(f"{', '.join(fixed_per_run)} cannot be overridden: a comparison sets them per "
+                             "run (use --schedules and --seeds)")
 
     def spec_of(self, label: str) -> str:
         return next(entry.spec for entry in self.schedules if entry.label == label)

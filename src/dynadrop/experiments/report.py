@@ -213,3 +213,11 @@ def _write_tensorboard(analysis: Analysis, tensorboard_dir: Path) -> None:
             for step, rates in metrics.rate_curve:
                 for group, rate in rates.items():
                     writer.add_scalar(f"dropout_rate/{group}", rate, step)
+
+
+def console_summary(analysis: Analysis) -> str:
+    """What the commands print: the results table, the runs without results, where the files are."""
+    lines = [overview_table(analysis), ""]
+    lines += [f"{problem.key}: {problem.message}" for problem in analysis.problems]
+    lines.append(f"report: {analysis.out_dir / 'report.md'} (plus summary.json, results.csv, plots/)")
+    return "\n".join(lines)

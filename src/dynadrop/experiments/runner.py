@@ -10,7 +10,8 @@
   ``cores // jobs`` torch threads.
 
 The workload (what a run is) is a module with ``build_config(preset, overrides, schedule, seed)
--> dict`` and ``execute(config, run_dir) -> dict``; the default trains the GPT
+-> dict``, ``total_steps(config) -> int`` and ``execute(config, run_dir) -> dict`` (extra fields
+for ``record.json``, e.g. ``inference_tokens_per_s``); the default trains the GPT
 (:mod:`dynadrop.experiments.workload`).
 """
 
@@ -95,7 +96,7 @@ def run_comparison(
             outcome.skipped.append(key)
         else:
             pending.append(key)
-    display = ProgressDisplay(progress, {key: int(configs[key]["max_steps"]) for key in plan.run_keys()},
+    display = ProgressDisplay(progress, {key: module.total_steps(configs[key]) for key in plan.run_keys()},
                               already_done=outcome.skipped)
     running: dict[RunKey, multiprocessing.process.BaseProcess] = {}
     context = multiprocessing.get_context("spawn")
