@@ -15,7 +15,7 @@ from pathlib import Path
 from dynadrop.experiments.metrics import METRIC_TABLE, RunMetrics, read_run_metrics
 from dynadrop.experiments.plan import ComparePlan, RunKey
 from dynadrop.experiments.records import FAILURE, PLAN, TRACEBACK, RunState, read_json, run_state
-from dynadrop.experiments.stats import PairedComparison, Summary, compare_paired, summarize
+from dynadrop.experiments.stats import Direction, PairedComparison, Summary, compare_paired, summarize
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _target(analysis: Analysis, seed: int) -> float | None:
     return baseline.values["best_val_loss"] if baseline else None
 
 
-def _metric_result(analysis: Analysis, label: str, metric: str, direction) -> MetricResult:
+def _metric_result(analysis: Analysis, label: str, metric: str, direction: Direction | None) -> MetricResult:
     plan = analysis.plan
     per_seed = {seed: analysis.values[RunKey(label, seed)][metric]
                 for seed in plan.seeds if RunKey(label, seed) in analysis.values}

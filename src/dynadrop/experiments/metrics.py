@@ -17,19 +17,21 @@ from dynadrop.experiments.stats import Direction
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """What a metric is called, how it is measured, and which direction is better (``None``: neither)."""
+    """What a metric is called, how it is measured, which direction is better (``None``: neither),
+    and how many decimals the report shows."""
 
     key: str
     title: str
     direction: Direction | None
     definition: str
+    decimals: int = 4
 
 
 METRIC_TABLE: tuple[MetricInfo, ...] = (
     MetricInfo("best_val_loss", "best val loss", "lower",
                "lowest validation loss over all evaluations (eval mode, dropout off)"),
     MetricInfo("best_val_step", "step of best val loss", None,
-               "optimizer step of the evaluation with the lowest validation loss"),
+               "optimizer step of the evaluation with the lowest validation loss", decimals=0),
     MetricInfo("final_train_loss", "final train loss (eval mode)", "lower",
                "training-set loss at the last evaluation, dropout off: the primary train loss"),
     MetricInfo("final_val_loss", "final val loss", "lower",
@@ -38,16 +40,16 @@ METRIC_TABLE: tuple[MetricInfo, ...] = (
                "loss of the last training minibatch with dropout on, as in the paper; a schedule "
                "that ends at rate 0 wins it mechanically"),
     MetricInfo("steps_to_target", "steps to target", "lower",
-               "first evaluated step whose validation loss is at or below the target"),
+               "first evaluated step whose validation loss is at or below the target", decimals=0),
     MetricInfo("seconds_to_target", "seconds to target", "lower",
-               "training wall time (eval excluded) until that evaluation"),
+               "training wall time (eval excluded) until that evaluation", decimals=1),
     MetricInfo("train_time_s", "training time (s)", "lower",
-               "total training wall time, evaluation excluded"),
+               "total training wall time, evaluation excluded", decimals=1),
     MetricInfo("train_tokens_per_s", "training tokens/s", "higher",
-               "training tokens processed per second of training wall time"),
+               "training tokens processed per second of training wall time", decimals=0),
     MetricInfo("inference_tokens_per_s", "inference tokens/s", "higher",
                "generation speed in eval mode after training; a training-time dropout schedule "
-               "cannot change it (dropout is the identity in eval mode)"),
+               "cannot change it (dropout is the identity in eval mode)", decimals=0),
 )
 METRICS_BY_KEY = {info.key: info for info in METRIC_TABLE}
 CONVERGENCE_KEYS = ("steps_to_target", "seconds_to_target")

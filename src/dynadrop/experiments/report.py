@@ -15,7 +15,7 @@ from dynadrop.experiments.analysis import Analysis, MetricResult, analyse
 from dynadrop.experiments.metrics import CONVERGENCE_KEYS, METRIC_TABLE, METRICS_BY_KEY
 from dynadrop.experiments.plots import PLOT_FILES, write_plots
 from dynadrop.experiments.records import write_json_atomic, write_text_atomic
-from dynadrop.experiments.stats import NO_DIRECTION
+from dynadrop.experiments.stats import BETTER, WORSE
 
 REPORT_FILES = ("report.md", "summary.json", "results.csv")
 OVERVIEW_KEYS = tuple(info.key for info in METRIC_TABLE if info.key != "best_val_step")
@@ -46,12 +46,18 @@ def write_report(out_dir: Path, analysis: Analysis | None = None) -> Analysis:
 
 
 def overview_table(analysis: Analysis) -> str:
-    """Markdown table: one row per schedule, mean ± std of each metric, verdict vs the baseline."""
-    headers = ["schedule", *(METRICS_BY_KEY[key].title for key in OVERVIEW_KEYS)]
+    """Markdown table: one row per schedule, mean ± std of each metric marked (better)/(worse) where
+    the paired test says so, and the verdict on the best validation loss spelled out."""
+    headers = ["schedule", *(METRICS_BY_KEY[key].title for key in OVERVIEW_KEYS), "verdict (best val loss)"]
     rows = []
     for label in analysis.plan.labels:
-        name = f"{label} (baseline)" if label == analysis.plan.baseline else label
-        rows.append([name, *(_overview_cell(analysis.results[label][key], key) for key in OVERVIEW_KEYS)])
+        results = analysis.results[label]
+        comparison = results["best_val_loss"].comparison
+        rows.append([
+            label,
+            *(_overview_cell(results[key], key) for key in OVERVIEW_KEYS),
+            comparison.verdict if comparison else "baseline",
+        ])
     return _table(headers, rows)
 
 
@@ -69,7 +75,8 @@ def markdown(analysis: Analysis) -> str:
         "",
         "## Results",
         "",
-        "Mean ± sample std over seeds; in brackets the verdict against the baseline.",
+        "Mean ± sample std over seeds. *(better)* / *(worse)*: a paired t-test against the baseline "
+        "finds a difference (p < 0.05); no mark: no detectable difference.",
         "",
         overview_table(analysis),
         "",
@@ -136,23 +143,21 @@ def results_csv(analysis: Analysis) -> str:
     return buffer.getvalue()
 
 
-def format_number(value: float | None) -> str:
-    """Four decimals for losses, fewer for large quantities (steps, seconds, tokens/s)."""
-    if value is None:
-        return "—"
-    magnitude = abs(value)
-    return f"{value:.0f}" if magnitude >= 100 else f"{value:.1f}" if magnitude >= 10 else f"{value:.4f}"
+def format_number(value: float | None, decimals: int = 4) -> str:
+    """``value`` with ``decimals`` decimals; an em dash for a missing value."""
+    return "—" if value is None else f"{value:.{decimals}f}"
 
 
 def _overview_cell(result: MetricResult, key: str) -> str:
     summary = result.summary
+    decimals = METRICS_BY_KEY[key].decimals
     missing = _missing_text(result, key)
     if summary.mean is None:
         return missing or "—"
-    text = format_number(summary.mean)
+    text = format_number(summary.mean, decimals)
     if summary.std is not None:
-        text += f" ± {format_number(summary.std)}"
-    if result.comparison is not None and result.comparison.verdict != NO_DIRECTION:
+        text += f" ± {format_number(summary.std, decimals)}"
+    if result.comparison is not None and result.comparison.verdict in (BETTER, WORSE):
         text += f" ({result.comparison.verdict})"
     return f"{text}; {missing}" if missing else text
 
@@ -170,13 +175,15 @@ def _detail_table(analysis: Analysis, key: str) -> str:
     for label in analysis.plan.labels:
         result = analysis.results[label][key]
         s, c = result.summary, result.comparison
-        row = [label, _n_text(result, key), format_number(s.mean), format_number(s.std),
-               _interval(s.ci_low, s.ci_high)]
+        decimals = METRICS_BY_KEY[key].decimals
+        row = [label, _n_text(result, key), format_number(s.mean, decimals), format_number(s.std, decimals),
+               _interval(s.ci_low, s.ci_high, decimals)]
         if c is None:
             row += ["(baseline)", "", "", ""]
         else:
             p_text = "n<2: no test" if c.p_value is None else f"{c.p_value:.3g}"
-            row += [format_number(c.mean_difference), _interval(c.ci_low, c.ci_high), p_text, c.verdict]
+            row += [format_number(c.mean_difference, decimals), _interval(c.ci_low, c.ci_high, decimals),
+                    p_text, c.verdict]
         rows.append(row)
     return _table(headers, rows)
 
@@ -186,8 +193,10 @@ def _n_text(result: MetricResult, key: str) -> str:
     return f"{result.summary.n} ({missing})" if missing else str(result.summary.n)
 
 
-def _interval(low: float | None, high: float | None) -> str:
-    return "—" if low is None or high is None else f"[{format_number(low)}, {format_number(high)}]"
+def _interval(low: float | None, high: float | None, decimals: int) -> str:
+    if low is None or high is None:
+        return "—"
+    return f"[{format_number(low, decimals)}, {format_number(high, decimals)}]"
 
 
 def _targets_text(analysis: Analysis) -> str:

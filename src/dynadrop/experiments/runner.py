@@ -64,7 +64,8 @@ class RunOutcome:
 
 def threads_per_job(jobs: int) -> int:
     """Torch threads for each of ``jobs`` parallel runs: the cores shared out, at least 1."""
-    return max(1, (os.cpu_count() or 1) // jobs)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // jobs)
 
 
 def run_comparison(
