@@ -12,6 +12,9 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "dynadrop.cli.inspect_cmd",
     "dynadrop.cli.demo_cmd",
+    "dynadrop.cli.prepare_cmd",
+    "dynadrop.cli.train_cmd",
+    "dynadrop.cli.sample_cmd",
 )
 
 
