@@ -15,6 +15,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dynadrop.cli.prepare_cmd",
     "dynadrop.cli.train_cmd",
     "dynadrop.cli.sample_cmd",
+    "dynadrop.cli.compare_cmd",
+    "dynadrop.cli.report_cmd",
 )
 
 
