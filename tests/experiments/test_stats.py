@@ -10,6 +10,7 @@ from dynadrop.experiments.stats import (
     BETTER,
     NO_DIFFERENCE,
     NO_DIRECTION,
+    NO_PAIRS,
     WORSE,
     Summary,
     compare_paired,
@@ -74,7 +75,7 @@ def test_one_seed_has_no_spread_and_no_test():
 def test_empty_sample():
     summary = summarize([])
     assert summary.n == 0 and summary.mean is None
-    assert compare_paired([], [], "lower").verdict == NO_DIFFERENCE
+    assert compare_paired([], [], "lower").verdict == NO_PAIRS
 
 
 def test_zero_variance():

@@ -21,6 +21,7 @@ BETTER = "better"
 WORSE = "worse"
 NO_DIFFERENCE = "no detectable difference"
 NO_DIRECTION = "-"
+NO_PAIRS = "no paired seeds"
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def compare_paired(
 
     The verdict is ``better``/``worse`` when p < ``alpha`` and the mean difference points that
     way (lower is better for ``direction="lower"``), ``no detectable difference`` otherwise, and
-    ``-`` for a metric without a better direction.
+    ``-`` for a metric without a better direction, ``no paired seeds`` when nothing can be compared.
     """
     if len(values) != len(baseline):
         raise ValueError(f"paired samples need equal lengths, got {len(values)} and {len(baseline)}")
@@ -84,7 +85,7 @@ def compare_paired(
         ci_low=summary.ci_low,
         ci_high=summary.ci_high,
         p_value=p_value,
-        verdict=verdict(summary.mean, p_value, direction, alpha),
+        verdict=NO_PAIRS if summary.n == 0 else verdict(summary.mean, p_value, direction, alpha),
     )
 
 
