@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from dynadrop.core import parse_schedule
-from dynadrop.experiments.records import CHECKPOINT, TRAIN_SUMMARY, read_json, write_json_atomic
+from dynadrop.experiments.records import CHECKPOINT, TRAIN_SUMMARY, read_json
+from dynadrop.gpt.files import atomic_write_json
 from tests.experiments.run_format import append_lines, eval_line, train_line
 
 PRESETS = {"fake": {"max_steps": 40, "eval_interval": 10, "step_seconds": 0.0, "fail_schedules": []}}
@@ -47,8 +48,8 @@ def execute(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
             lines.append(eval_line(step, loss - 0.1, loss, rate, step * 0.01))
         append_lines(run_dir, lines)
         if step % config["eval_interval"] == 0:
-            write_json_atomic(checkpoint, {"step": step})
-    write_json_atomic(run_dir / TRAIN_SUMMARY, {
+            atomic_write_json(checkpoint, {"step": step})
+    atomic_write_json(run_dir / TRAIN_SUMMARY, {
         "last_minibatch_loss": loss, "train_time_s": total * 0.01, "tokens_per_s": 1000.0, "steps": total,
     })
     return {"inference_tokens_per_s": 500.0}

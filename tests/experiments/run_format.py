@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dynadrop.experiments.records import METRICS, RECORD, REQUEST, TRAIN_SUMMARY, write_json_atomic
+from dynadrop.experiments.records import METRICS, RECORD, REQUEST, TRAIN_SUMMARY
+from dynadrop.gpt.files import atomic_write_json
 
 
 def eval_line(step: int, train_loss: float, val_loss: float, rate: float, wall_time: float) -> dict:
@@ -51,12 +52,12 @@ def write_finished_run(
         lines.append(eval_line(step, val_loss - 0.1, val_loss, rate, step * seconds_per_step))
     append_lines(run_dir, lines)
     steps = len(val_losses) * eval_interval
-    write_json_atomic(run_dir / REQUEST, {"config": {"max_steps": steps}})
+    atomic_write_json(run_dir / REQUEST, {"config": {"max_steps": steps}})
     best = min(range(len(val_losses)), key=val_losses.__getitem__)
-    write_json_atomic(run_dir / TRAIN_SUMMARY, {
+    atomic_write_json(run_dir / TRAIN_SUMMARY, {
         "best_val_loss": val_losses[best], "best_val_step": (best + 1) * eval_interval,
         "final_train_loss": val_losses[-1] - 0.1, "final_val_loss": val_losses[-1],
         "last_minibatch_loss": last_minibatch_loss, "train_time_s": steps * seconds_per_step,
         "tokens_per_s": train_tokens_per_s, "steps": steps,
     })
-    write_json_atomic(run_dir / RECORD, {"inference_tokens_per_s": inference_tokens_per_s})
+    atomic_write_json(run_dir / RECORD, {"inference_tokens_per_s": inference_tokens_per_s})

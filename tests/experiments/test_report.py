@@ -13,8 +13,9 @@ from dynadrop.experiments.analysis import analyse, load_plan
 from dynadrop.experiments.metrics import METRIC_TABLE
 from dynadrop.experiments.plan import ComparePlan, ScheduleEntry
 from dynadrop.experiments.plots import PLOT_FILES
-from dynadrop.experiments.records import FAILURE, PLAN, write_json_atomic
+from dynadrop.experiments.records import FAILURE, PLAN
 from dynadrop.experiments.report import write_report
+from dynadrop.gpt.files import atomic_write_json
 from tests.experiments.run_format import write_finished_run
 
 SEEDS = (0, 1, 2)
@@ -34,13 +35,13 @@ def comparison(tmp_path):
          ScheduleEntry("slow", "late:0.2@0.5"), ScheduleEntry("broken", "0.1")),
         SEEDS, "fixed-0.2",
     )
-    write_json_atomic(tmp_path / PLAN, plan.to_dict())
+    atomic_write_json(tmp_path / PLAN, plan.to_dict())
     for label, per_seed in CURVES.items():
         for seed, losses in per_seed.items():
             write_finished_run(tmp_path / f"runs/{label}/seed-{seed}", losses,
                                inference_tokens_per_s=500.0 + seed, train_tokens_per_s=1000.0 + seed)
     write_finished_run(tmp_path / "runs/broken/seed-1", [2.0, 1.9, 1.8, 1.7])
-    write_json_atomic(tmp_path / "runs/broken/seed-0/failure.json", {"error": "RuntimeError: boom"})
+    atomic_write_json(tmp_path / "runs/broken/seed-0/failure.json", {"error": "RuntimeError: boom"})
     return tmp_path
 
 

@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +17,7 @@ import numpy as np  # noqa: E402
 
 from dynadrop.experiments.analysis import Analysis  # noqa: E402
 from dynadrop.experiments.plan import RunKey  # noqa: E402
+from dynadrop.gpt.files import atomic_write  # noqa: E402
 
 PLOT_FILES = ("val_loss.png", "rates.png", "time_to_target.png")
 
@@ -110,12 +109,5 @@ def _legend(axes: plt.Axes) -> None:
 
 
 def _save_atomic(figure: plt.Figure, path: Path) -> Path:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(descriptor)
-    try:
-        figure.savefig(temporary, dpi=100, format="png")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: figure.savefig(handle, dpi=100, format="png"))
     return path

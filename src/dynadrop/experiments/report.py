@@ -14,8 +14,9 @@ from typing import Any
 from dynadrop.experiments.analysis import Analysis, MetricResult, analyse
 from dynadrop.experiments.metrics import CONVERGENCE_KEYS, METRIC_TABLE, METRICS_BY_KEY
 from dynadrop.experiments.plots import PLOT_FILES, write_plots
-from dynadrop.experiments.records import write_json_atomic, write_text_atomic
+from dynadrop.experiments.records import write_text_atomic
 from dynadrop.experiments.stats import BETTER, WORSE
+from dynadrop.gpt.files import atomic_write_json
 
 REPORT_FILES = ("report.md", "summary.json", "results.csv")
 OVERVIEW_KEYS = tuple(info.key for info in METRIC_TABLE if info.key != "best_val_step")
@@ -38,7 +39,7 @@ def write_report(out_dir: Path, analysis: Analysis | None = None) -> Analysis:
     out_dir = Path(out_dir)
     analysis = analysis or analyse(out_dir)
     write_plots(analysis, out_dir / "plots")
-    write_json_atomic(out_dir / "summary.json", summary_data(analysis))
+    atomic_write_json(out_dir / "summary.json", summary_data(analysis))
     write_text_atomic(out_dir / "results.csv", results_csv(analysis))
     write_text_atomic(out_dir / "report.md", markdown(analysis))
     _write_tensorboard(analysis, out_dir / "tensorboard")

@@ -45,9 +45,9 @@ from dynadrop.experiments.records import (
     last_step,
     read_json,
     run_state,
-    write_json_atomic,
     write_text_atomic,
 )
+from dynadrop.gpt.files import atomic_write_json
 
 DEFAULT_WORKLOAD = "dynadrop.experiments.workload"
 PR_SET_PDEATHSIG = 1
@@ -88,7 +88,7 @@ def run_comparison(
                 for key, config in configs.items()}
     for key, request in requests.items():
         _check_same_request(out_dir / key.relative_dir, request)
-    write_json_atomic(out_dir / PLAN, plan.to_dict())
+    atomic_write_json(out_dir / PLAN, plan.to_dict())
 
     outcome = RunOutcome()
     pending = []
@@ -107,7 +107,7 @@ def run_comparison(
             while pending and len(running) < jobs:
                 key = pending.pop(0)
                 run_dir = out_dir / key.relative_dir
-                write_json_atomic(run_dir / REQUEST, requests[key])
+                atomic_write_json(run_dir / REQUEST, requests[key])
                 process = context.Process(
                     target=run_in_child,
                     args=(workload, configs[key], str(run_dir), threads, os.getpid()),
@@ -156,10 +156,10 @@ def run_in_child(workload: str, config: dict[str, Any], run_dir: str, threads: i
         except BaseException as error:
             write_text_atomic(directory / TRACEBACK, traceback.format_exc())
             message = "".join(traceback.format_exception_only(type(error), error)).strip()
-            write_json_atomic(directory / FAILURE, {"error": message, "failed_at": time.time()})
+            atomic_write_json(directory / FAILURE, {"error": message, "failed_at": time.time()})
             traceback.print_exc()
             sys.exit(1)
-        write_json_atomic(directory / RECORD, {**extras, "finished_at": time.time()})
+        atomic_write_json(directory / RECORD, {**extras, "finished_at": time.time()})
 
 
 def _check_same_request(run_dir: Path, request: dict[str, Any]) -> None:
@@ -178,7 +178,7 @@ def _record_death(run_dir: Path, exit_code: int | None) -> None:
     cause = (f"killed by signal {signal.Signals(-exit_code).name}" if exit_code is not None and exit_code < 0
              else f"exited with code {exit_code}")
     failure = {"error": f"run process {cause} (see {LOG})", "failed_at": time.time()}
-    write_json_atomic(run_dir / FAILURE, failure)
+    atomic_write_json(run_dir / FAILURE, failure)
 
 
 def _die_with_parent(parent_pid: int) -> None:
