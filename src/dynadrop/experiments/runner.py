@@ -153,7 +153,7 @@ def run_in_child(workload: str, config: dict[str, Any], run_dir: str, threads: i
         (directory / TRACEBACK).unlink(missing_ok=True)
         try:
             extras = importlib.import_module(workload).execute(config, directory)
-        except BaseException as error:
+        except Exception as error:  # Ctrl-C is no failure: the run stays interrupted, to resume
             write_text_atomic(directory / TRACEBACK, traceback.format_exc())
             message = "".join(traceback.format_exception_only(type(error), error)).strip()
             atomic_write_json(directory / FAILURE, {"error": message, "failed_at": time.time()})
