@@ -1,0 +1,116 @@
+"""`dynadrop compare`: train every schedule x seed under one budget and report the comparison."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from dynadrop.core import SPEC_HELP
+from dynadrop.experiments.plan import (
+    ComparePlan,
+    check_positive,
+    choose_baseline,
+    parse_schedule_args,
+    seed_list,
+)
+from dynadrop.experiments.report import console_summary, write_report
+from dynadrop.experiments.runner import run_comparison
+from dynadrop.experiments.workload import COMPARE_PRESETS, compare_preset, preset_schedules
+
+EPILOG = f"""\
+Default schedules (at the preset's base rate p, e.g. 0.2; labels in brackets):
+  constant:p [fixed-p, the baseline]  constant:0 [fixed-0]  linear:p->0.0 [linear]
+  exponential:p->0.0,k=5 [exponential]  cosine:p->0.0 [cosine]
+  adaptive:p,delta=0.02,patience=2,threshold=0.005,ema=0.5 [adaptive]
+  early:p@0.25 [early]  late:p@0.5 [late]  curriculum:p,gamma=5/max_steps [curriculum]
+Give your own as SPEC (labelled by its kind, e.g. linear) or LABEL=SPEC.
+
+Presets:
+{chr(10).join(f"  {name:6} {preset.description}" for name, preset in COMPARE_PRESETS.items())}
+
+Rerun the same command to resume: finished runs are skipped, interrupted ones resume from
+their checkpoints, failed ones are retried.
+
+{SPEC_HELP}"""
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        plan = build_plan(args)
+        check_positive("jobs", args.jobs)
+        out_dir = Path(args.out or f"runs/compare-{args.preset}")
+        outcome = run_comparison(plan, out_dir, jobs=args.jobs, progress=None if args.quiet else sys.stderr)
+        analysis = write_report(out_dir)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"dynadrop compare: error: {error}", file=sys.stderr)
+        return 2
+    print(console_summary(analysis))
+    print(f"runs: {len(outcome.finished)} trained, {len(outcome.skipped)} already finished, "
+          f"{len(outcome.failed)} failed")
+    return 1 if outcome.failed else 0
+
+
+def build_plan(args: argparse.Namespace) -> ComparePlan:
+    """The comparison the command line asks for (errors name the bad value and what is allowed)."""
+    chosen = compare_preset(args.preset)
+    overrides = parse_overrides(args.set or [])
+    if args.schedules:
+        entries = parse_schedule_args(args.schedules)
+    else:
+        entries = preset_schedules(args.preset, overrides)
+    return ComparePlan(
+        preset=args.preset,
+        schedules=tuple(entries),
+        seeds=seed_list(args.seeds if args.seeds is not None else chosen.seeds, args.first_seed),
+        baseline=choose_baseline(entries, args.baseline),
+        target=args.target,
+        overrides=overrides,
+    )
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``FIELD=VALUE`` pairs; VALUE is read as JSON when it parses (``500``, ``true``), else a string."""
+    overrides = {}
+    for item in items:
+        name, equals, text = item.partition("=")
+        if not equals or not name.strip():
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE, e.g. max_steps=500")
+        try:
+            overrides[name.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[name.strip()] = text
+    return overrides
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare dropout schedules: every schedule x seed, statistics, report",
+        description="Train the character-level GPT under every schedule x seed with one budget, "
+        "paired by seed (same seed = same initial weights and batch order), then write a report "
+        "(report.md, summary.json, results.csv, plots/) with means, 95% confidence intervals and "
+        "paired t-tests against the baseline, and print the results table.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--preset", default="quick",
+                        help=f"training budget: {', '.join(COMPARE_PRESETS)} (default quick)")
+    parser.add_argument("--schedules", nargs="+", metavar="SPEC",
+                        help="schedules to compare, SPEC or LABEL=SPEC (default: the set below)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="number of seeds (default: the preset's, 3 for cpu, 2 for quick)")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs in parallel, each in its own process with cores/jobs threads (default 1)")
+    parser.add_argument("--out", default=None, help="comparison directory (default runs/compare-PRESET)")
+    parser.add_argument("--baseline", default=None,
+                        help="label every schedule is compared against (default: the first schedule)")
+    parser.add_argument("--target", type=float, default=None,
+                        help="val loss for convergence speed (default: the baseline's best, per seed)")
+    parser.add_argument("--set", nargs="+", metavar="FIELD=VALUE",
+                        help="override training-config fields, e.g. --set max_steps=500 device=cpu")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.set_defaults(func=run)

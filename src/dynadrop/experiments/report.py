@@ -1,0 +1,233 @@
+"""Write a comparison's report: ``report.md``, ``summary.json``, ``results.csv``, ``plots/*.png``.
+
+Optional TensorBoard scalars (``tensorboard/``) are written when tensorboard is installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from dynadrop.experiments.analysis import Analysis, MetricResult, analyse
+from dynadrop.experiments.metrics import CONVERGENCE_KEYS, METRIC_TABLE, METRICS_BY_KEY
+from dynadrop.experiments.plots import PLOT_FILES, write_plots
+from dynadrop.experiments.records import write_text_atomic
+from dynadrop.experiments.stats import BETTER, WORSE
+from dynadrop.gpt.files import atomic_write_json
+
+REPORT_FILES = ("report.md", "summary.json", "results.csv")
+OVERVIEW_KEYS = tuple(info.key for info in METRIC_TABLE if info.key != "best_val_step")
+
+READING_NOTES = """\
+- **Train loss**: the primary number is the *eval-mode* train loss (dropout off) at the last
+  evaluation. The paper-style *last-minibatch* train loss (one minibatch, dropout on) is shown
+  separately and labelled; a schedule that ends at rate 0 wins it mechanically.
+- **Inference speed cannot be changed by a training-time dropout schedule**: inference runs in
+  eval mode, where dropout is the identity. It is measured anyway; differences are noise.
+- **Verdict**: paired t-test of (schedule - baseline) over seeds (same seed = same initial
+  weights and batch order). *better* / *worse*: p < 0.05 in that direction (lower loss and time,
+  higher tokens/s are better); otherwise *no detectable difference*. With one seed there is no test.
+- **Convergence speed**: steps (and training seconds) until the validation loss first reaches the
+  target; runs that never reach it are shown as *not reached (k/n seeds)* and left out of the mean."""
+
+
+def write_report(out_dir: Path, analysis: Analysis | None = None) -> Analysis:
+    """Analyse the comparison in ``out_dir`` (unless given) and write every report file there."""
+    out_dir = Path(out_dir)
+    analysis = analysis or analyse(out_dir)
+    write_plots(analysis, out_dir / "plots")
+    atomic_write_json(out_dir / "summary.json", summary_data(analysis))
+    write_text_atomic(out_dir / "results.csv", results_csv(analysis))
+    write_text_atomic(out_dir / "report.md", markdown(analysis))
+    _write_tensorboard(analysis, out_dir / "tensorboard")
+    return analysis
+
+
+def overview_table(analysis: Analysis) -> str:
+    """Markdown table: one row per schedule, mean ± std of each metric marked (better)/(worse) where
+    the paired test says so, and the verdict on the best validation loss spelled out."""
+    headers = ["schedule", *(METRICS_BY_KEY[key].title for key in OVERVIEW_KEYS), "verdict (best val loss)"]
+    rows = []
+    for label in analysis.plan.labels:
+        results = analysis.results[label]
+        comparison = results["best_val_loss"].comparison
+        rows.append([
+            label,
+            *(_overview_cell(results[key], key) for key in OVERVIEW_KEYS),
+            comparison.verdict if comparison else "baseline",
+        ])
+    return _table(headers, rows)
+
+
+def markdown(analysis: Analysis) -> str:
+    plan = analysis.plan
+    done = len(analysis.runs)
+    total = len(plan.run_keys())
+    target = (f"{plan.target:g} (set on the command line)" if plan.target is not None
+              else f"the baseline's best validation loss of the same seed ({_targets_text(analysis)})")
+    lines = [
+        "# Dynamic dropout comparison",
+        "",
+        f"Preset `{plan.preset}`; seeds {', '.join(map(str, plan.seeds))}; baseline `{plan.baseline}`; "
+        f"convergence target: {target}. Runs finished: {done}/{total}.",
+        "",
+        "## Results",
+        "",
+        "Mean ± sample std over seeds. *(better)* / *(worse)*: a paired t-test against the baseline "
+        "finds a difference (p < 0.05); no mark: no detectable difference.",
+        "",
+        overview_table(analysis),
+        "",
+        "## How to read this",
+        "",
+        READING_NOTES,
+        "",
+        "## Schedules",
+        "",
+        _table(["label", "spec"], [[entry.label, f"`{entry.spec}`"] for entry in plan.schedules]),
+        "",
+        "## Metric details",
+    ]
+    for info in METRIC_TABLE:
+        better = {"lower": "lower is better", "higher": "higher is better", None: "no better direction"}
+        lines += ["", f"### {info.title} ({better[info.direction]})", "", info.definition + ".", "",
+                  _detail_table(analysis, info.key)]
+    if analysis.problems:
+        lines += ["", "## Runs without results", ""]
+        lines += [f"- `{problem.key}`: {problem.message}" for problem in analysis.problems]
+    lines += ["", "## Plots", ""]
+    lines += [f"![{name}](plots/{name})" for name in PLOT_FILES]
+    return "\n".join(lines) + "\n"
+
+
+def summary_data(analysis: Analysis) -> dict[str, Any]:
+    """The report as JSON: plan, metric definitions, per-schedule statistics, per-run values, problems."""
+    return {
+        "plan": analysis.plan.to_dict(),
+        "metrics": [asdict(info) for info in METRIC_TABLE],
+        "targets": {str(seed): target for seed, target in analysis.targets.items()},
+        "results": {
+            label: {key: asdict(result) for key, result in per_metric.items()}
+            for label, per_metric in analysis.results.items()
+        },
+        "runs": {
+            label: {str(key.seed): values for key, values in analysis.values.items() if key.label == label}
+            for label in analysis.plan.labels
+        },
+        "problems": [
+            {"schedule": p.key.label, "seed": p.key.seed, "state": p.state.value, "message": p.message}
+            for p in analysis.problems
+        ],
+    }
+
+
+def results_csv(analysis: Analysis) -> str:
+    """One row per schedule x metric with the statistics and the paired comparison."""
+    columns = ["schedule", "spec", "metric", "direction", "finished", "missing", "n", "mean", "std",
+               "ci_low", "ci_high", "pairs", "mean_difference", "difference_ci_low", "difference_ci_high",
+               "p_value", "verdict"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for entry in analysis.plan.schedules:
+        for info in METRIC_TABLE:
+            result = analysis.results[entry.label][info.key]
+            s, c = result.summary, result.comparison
+            writer.writerow([
+                entry.label, entry.spec, info.key, info.direction or "", result.finished, result.missing,
+                s.n, s.mean, s.std, s.ci_low, s.ci_high,
+                *((c.n, c.mean_difference, c.ci_low, c.ci_high, c.p_value, c.verdict) if c else [""] * 6),
+            ])
+    return buffer.getvalue()
+
+
+def format_number(value: float | None, decimals: int = 4) -> str:
+    """``value`` with ``decimals`` decimals; an em dash for a missing value."""
+    return "—" if value is None else f"{value:.{decimals}f}"
+
+
+def _overview_cell(result: MetricResult, key: str) -> str:
+    summary = result.summary
+    decimals = METRICS_BY_KEY[key].decimals
+    missing = _missing_text(result, key)
+    if summary.mean is None:
+        return missing or "—"
+    text = format_number(summary.mean, decimals)
+    if summary.std is not None:
+        text += f" ± {format_number(summary.std, decimals)}"
+    if result.comparison is not None and result.comparison.verdict in (BETTER, WORSE):
+        text += f" ({result.comparison.verdict})"
+    return f"{text}; {missing}" if missing else text
+
+
+def _missing_text(result: MetricResult, key: str) -> str:
+    if not result.missing:
+        return ""
+    what = "not reached" if key in CONVERGENCE_KEYS else "not measured"
+    return f"{what} ({result.missing}/{result.finished} seeds)"
+
+
+def _detail_table(analysis: Analysis, key: str) -> str:
+    headers = ["schedule", "n", "mean", "std", "95% CI", "diff vs baseline", "95% CI of diff", "p", "verdict"]
+    rows = []
+    for label in analysis.plan.labels:
+        result = analysis.results[label][key]
+        s, c = result.summary, result.comparison
+        decimals = METRICS_BY_KEY[key].decimals
+        row = [label, _n_text(result, key), format_number(s.mean, decimals), format_number(s.std, decimals),
+               _interval(s.ci_low, s.ci_high, decimals)]
+        if c is None:
+            row += ["(baseline)", "", "", ""]
+        else:
+            p_text = "n<2: no test" if c.p_value is None else f"{c.p_value:.3g}"
+            row += [format_number(c.mean_difference, decimals), _interval(c.ci_low, c.ci_high, decimals),
+                    p_text, c.verdict]
+        rows.append(row)
+    return _table(headers, rows)
+
+
+def _n_text(result: MetricResult, key: str) -> str:
+    missing = _missing_text(result, key)
+    return f"{result.summary.n} ({missing})" if missing else str(result.summary.n)
+
+
+def _interval(low: float | None, high: float | None, decimals: int) -> str:
+    if low is None or high is None:
+        return "—"
+    return f"[{format_number(low, decimals)}, {format_number(high, decimals)}]"
+
+
+def _targets_text(analysis: Analysis) -> str:
+    return ", ".join(f"seed {seed}: {format_number(target)}" for seed, target in analysis.targets.items())
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _write_tensorboard(analysis: Analysis, tensorboard_dir: Path) -> None:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return
+    for key, metrics in analysis.runs.items():
+        with SummaryWriter(log_dir=str(tensorboard_dir / key.relative_dir)) as writer:
+            for point in metrics.evals:
+                writer.add_scalar("loss/val", point.val_loss, point.step)
+                writer.add_scalar("loss/train_eval_mode", point.train_loss, point.step)
+            for step, rates in metrics.rate_curve:
+                for group, rate in rates.items():
+                    writer.add_scalar(f"dropout_rate/{group}", rate, step)
+
+
+def console_summary(analysis: Analysis) -> str:
+    """What the commands print: the results table, the runs without results, where the files are."""
+    lines = [overview_table(analysis), ""]
+    lines += [f"{problem.key}: {problem.message}" for problem in analysis.problems]
+    lines.append(f"report: {analysis.out_dir / 'report.md'} (plus summary.json, results.csv, plots/)")
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""The GPT as the comparison's workload: compare presets, a run's config, training + inference speed.
+
+A compare preset is a gpt preset plus a compare-level budget (``quick`` is the README's
+~10-minute comparison on 2 CPU cores) and the inference-speed protocol (the paper's, smaller
+for the smoke preset). This is the only module of the experiments that imports the GPT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dynadrop.core import Constant, parse_schedule
+from dynadrop.experiments.plan import ScheduleEntry, default_schedules
+from dynadrop.gpt.config import TrainConfig, preset
+from dynadrop.gpt.distributed import resolve_device
+from dynadrop.gpt.sampling import load_trained_model, measure_inference_speed
+from dynadrop.gpt.trainer import train
+
+PAPER_INFERENCE = {"samples": 10, "new_tokens": 500, "temperature": 0.8, "top_k": 200}
+
+
+@dataclass(frozen=True)
+class ComparePreset:
+    """A gpt preset, the fields a comparison overrides in it, default seed count, inference protocol."""
+
+    gpt_preset: str
+    description: str
+    budget: dict[str, Any] = field(default_factory=dict)
+    seeds: int = 3
+    inference: dict[str, Any] = field(default_factory=lambda: dict(PAPER_INFERENCE))
+
+
+COMPARE_PRESETS: dict[str, ComparePreset] = {
+    "paper": ComparePreset("paper", "nanoGPT shakespeare_char as the paper ran it (a GPU's job)", seeds=5),
+    "cpu": ComparePreset("cpu", "4x192 GPT on 50k characters, 2000 steps: dropout pays off (~3 min/run)"),
+    "quick": ComparePreset(
+        "cpu", "the README's quick comparison: every schedule x 2 seeds in ~10 minutes on 2 cores",
+        budget={"n_layer": 2, "n_head": 4, "n_embd": 128, "max_steps": 600, "warmup_steps": 50,
+                "eval_interval": 50, "eval_batches": 20, "log_interval": 25, "checkpoint_interval": 100},
+        seeds=2,
+        inference={**PAPER_INFERENCE, "samples": 2, "new_tokens": 100},
+    ),
+    "smoke": ComparePreset("smoke", "seconds per run, for tests and trying the command", seeds=2,
+                           inference={**PAPER_INFERENCE, "samples": 1, "new_tokens": 8}),
+}
+
+
+def compare_preset(name: str) -> ComparePreset:
+    if name not in COMPARE_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; allowed: {', '.join(COMPARE_PRESETS)}")
+    return COMPARE_PRESETS[name]
+
+
+def train_config(preset_name: str, overrides: dict[str, Any], schedule: str, seed: int) -> TrainConfig:
+    """The training config of one run: the preset, its compare budget, the overrides, schedule and seed."""
+    chosen = compare_preset(preset_name)
+    return preset(chosen.gpt_preset, **{**chosen.budget, **overrides, "schedule": schedule, "seed": seed})
+
+
+def build_config(preset_name: str, overrides: dict[str, Any], schedule: str, seed: int) -> dict[str, Any]:
+    """Everything one run needs, as JSON-ready data (recorded in the run's ``request.json``)."""
+    return {
+        "train": train_config(preset_name, overrides, schedule, seed).to_dict(),
+        "inference": compare_preset(preset_name).inference,
+    }
+
+
+def total_steps(config: dict[str, Any]) -> int:
+    return int(config["train"]["max_steps"])
+
+
+def preset_schedules(preset_name: str, overrides: dict[str, Any]) -> list[ScheduleEntry]:
+    """The default schedule set at the preset's base rate (its fixed dropout rate, e.g. 0.2)."""
+    base = preset(compare_preset(preset_name).gpt_preset).schedule
+    rule = parse_schedule(base) if isinstance(base, str) else None
+    if not isinstance(rule, Constant):
+        raise ValueError(f"preset {preset_name!r} has no single fixed dropout rate ({base!r}); "
+                         "name the schedules with --schedules")
+    return default_schedules(rule.rate, train_config(preset_name, overrides, base, 0).max_steps)
+
+
+def execute(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Train (resuming from the run's checkpoint if any), then measure inference speed in eval mode."""
+    settings = TrainConfig.from_dict(config["train"])
+    summary = train(settings, run_dir, progress=False)
+    model, _, _ = load_trained_model(run_dir, device=str(resolve_device(settings.device)))
+    speed = measure_inference_speed(model, seed=settings.seed, **config["inference"])
+    return {"inference_tokens_per_s": speed, "inference_protocol": config["inference"], "summary": summary}

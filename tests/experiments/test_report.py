@@ -1,0 +1,133 @@
+"""Metrics, statistics and report files from run directories written in the trainer's format."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from dynadrop.experiments.analysis import analyse, load_plan
+from dynadrop.experiments.metrics import METRIC_TABLE
+from dynadrop.experiments.plan import ComparePlan, ScheduleEntry
+from dynadrop.experiments.plots import PLOT_FILES
+from dynadrop.experiments.records import FAILURE, PLAN
+from dynadrop.experiments.report import write_report
+from dynadrop.gpt.files import atomic_write_json
+from tests.experiments.run_format import write_finished_run
+
+SEEDS = (0, 1, 2)
+# val loss at steps 10, 20, 30, 40 per schedule and seed
+CURVES = {
+    "fixed-0.2": {s: [2.0, 1.8, 1.70 + 0.01 * s, 1.75] for s in SEEDS},
+    "fast": {s: [1.9, 1.60 + 0.02 * s, 1.62, 1.63] for s in SEEDS},
+    "slow": {0: [2.2, 2.1, 2.0, 1.9], 1: [2.2, 2.1, 2.0, 1.9], 2: [2.2, 2.1, 2.0, 1.5]},
+}
+
+
+@pytest.fixture
+def comparison(tmp_path):
+    plan = ComparePlan(
+        "fake",
+        (ScheduleEntry("fixed-0.2", "0.2"), ScheduleEntry("fast", "linear:0.2->0"),
+         ScheduleEntry("slow", "late:0.2@0.5"), ScheduleEntry("broken", "0.1")),
+        SEEDS, "fixed-0.2",
+    )
+    atomic_write_json(tmp_path / PLAN, plan.to_dict())
+    for label, per_seed in CURVES.items():
+        for seed, losses in per_seed.items():
+            write_finished_run(tmp_path / f"runs/{label}/seed-{seed}", losses,
+                               inference_tokens_per_s=500.0 + seed, train_tokens_per_s=1000.0 + seed)
+    write_finished_run(tmp_path / "runs/broken/seed-1", [2.0, 1.9, 1.8, 1.7])
+    atomic_write_json(tmp_path / "runs/broken/seed-0/failure.json", {"error": "RuntimeError: boom"})
+    return tmp_path
+
+
+def test_per_run_metrics_and_targets(comparison):
+    analysis = analyse(comparison)
+    assert analysis.targets == {0: 1.70, 1: pytest.approx(1.71), 2: pytest.approx(1.72)}
+    fast = analysis.values[next(k for k in analysis.values if k.label == "fast" and k.seed == 1)]
+    assert fast["best_val_loss"] == pytest.approx(1.62)
+    assert fast["best_val_step"] == 20
+    assert fast["final_val_loss"] == pytest.approx(1.63)
+    assert fast["final_train_loss"] == pytest.approx(1.53)
+    assert fast["steps_to_target"] == 20 and fast["seconds_to_target"] == pytest.approx(2.0)
+    assert fast["last_minibatch_loss"] == 1.5 and fast["inference_tokens_per_s"] == 501.0
+
+
+def test_statistics_and_verdicts(comparison):
+    results = analyse(comparison).results
+    best = results["fast"]["best_val_loss"]
+    fast_best = [min(CURVES["fast"][s]) for s in SEEDS]
+    base_best = [min(CURVES["fixed-0.2"][s]) for s in SEEDS]
+    assert best.summary.mean == pytest.approx(np.mean(fast_best))
+    assert best.summary.std == pytest.approx(np.std(fast_best, ddof=1))
+    assert best.comparison.mean_difference == pytest.approx(np.mean(np.subtract(fast_best, base_best)))
+    assert best.comparison.verdict == "better"
+    assert results["slow"]["best_val_loss"].comparison.verdict == "no detectable difference"
+    assert results["fixed-0.2"]["best_val_loss"].comparison is None
+    assert results["fast"]["steps_to_target"].comparison.verdict == "better"
+
+
+def test_unreached_target_is_counted_not_zero(comparison):
+    slow = analyse(comparison).results["slow"]["steps_to_target"]
+    assert (slow.finished, slow.missing, slow.summary.n, slow.summary.mean) == (3, 2, 1, 40.0)
+    report = write_report(comparison)
+    assert report is not None
+    text = (comparison / "report.md").read_text()
+    assert "not reached (2/3 seeds)" in text
+
+
+def test_explicit_target(comparison):
+    plan = load_plan(comparison)
+    plan = ComparePlan.from_dict({**plan.to_dict(), "target": 1.95})
+    values = analyse(comparison, plan).values
+    assert {key.seed: v["steps_to_target"] for key, v in values.items() if key.label == "slow"} == \
+        {0: 40.0, 1: 40.0, 2: 40.0}
+    assert all(v["steps_to_target"] == 20.0 for key, v in values.items() if key.label == "fixed-0.2")
+
+
+def test_report_files(comparison):
+    write_report(comparison)
+    text = (comparison / "report.md").read_text()
+    for info in METRIC_TABLE:
+        assert info.title in text
+    assert "cannot be changed by a training-time dropout schedule" in text
+    assert "primary number is the *eval-mode* train loss" in text
+    assert "`broken seed 0`: failed: RuntimeError: boom" in text
+    assert "`broken seed 2`: not started" in text
+
+    summary = json.loads((comparison / "summary.json").read_text())
+    assert summary["results"]["fast"]["best_val_loss"]["comparison"]["verdict"] == "better"
+    assert summary["runs"]["slow"]["0"]["steps_to_target"] is None
+    assert len(summary["problems"]) == 2
+
+    rows = list(csv.DictReader((comparison / "results.csv").open()))
+    assert len(rows) == 4 * len(METRIC_TABLE)
+    base = next(r for r in rows if r["schedule"] == "fixed-0.2" and r["metric"] == "best_val_loss")
+    assert float(base["mean"]) == pytest.approx(np.mean([min(CURVES["fixed-0.2"][s]) for s in SEEDS]))
+    assert base["verdict"] == ""
+
+
+def test_plots_are_png(comparison):
+    write_report(comparison)
+    for name in PLOT_FILES:
+        path = comparison / "plots" / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert matplotlib.image.imread(path).shape[2] in (3, 4)
+
+
+def test_broken_state_with_one_seed_only(comparison):
+    broken = analyse(comparison).results["broken"]["best_val_loss"]
+    assert broken.summary.n == 1 and broken.summary.std is None
+    assert broken.comparison.p_value is None
+    assert (comparison / "runs/broken/seed-0" / FAILURE).exists()
+
+
+def test_missing_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        analyse(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="no plan.json"):
+        analyse(tmp_path)
