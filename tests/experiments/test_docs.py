@@ -1,4 +1,4 @@
-"""docs/experiments.md defines every metric the report shows."""
+"""The README defines every metric the comparison report shows."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dynadrop.experiments.metrics import METRIC_TABLE
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "experiments.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_metrics_table_defines_every_metric():
