@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dynadrop.cli.compare_cmd",
     "dynadrop.cli.report_cmd",
     "dynadrop.cli.theory_cmd",
+    "dynadrop.cli.penalty_cmd",
 )
 
 
