@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.gpt.conftest import generated_text
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
@@ -16,5 +18,11 @@ def test_readme_has_examples():
 
 
 @pytest.mark.parametrize("index", range(len(EXAMPLES)))
-def test_readme_example_runs(index):
+def test_readme_example_runs(index, tmp_path, monkeypatch):
+    """Each example runs in a fresh directory, with a small generated corpus as the default data."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(generated_text(20_000))
+    monkeypatch.setenv("DYNADROP_DATA", str(corpus))
+    monkeypatch.setenv("DYNADROP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
     exec(compile(EXAMPLES[index], f"README example {index}", "exec"), {"__name__": "__readme__"})
