@@ -18,7 +18,7 @@ from dynadrop.experiments.plan import (
 )
 from dynadrop.experiments.report import console_summary, write_report
 from dynadrop.experiments.runner import run_comparison
-from dynadrop.experiments.workload import COMPARE_PRESETS, compare_preset, preset_schedules
+from dynadrop.experiments.workload import COMPARE_PRESETS, compare_preset, describe, preset_schedules
 
 EPILOG = f"""\
 Default schedules (at the preset's base rate p, e.g. 0.2; labels in brackets):
@@ -29,7 +29,7 @@ Default schedules (at the preset's base rate p, e.g. 0.2; labels in brackets):
 Give your own as SPEC (labelled by its kind, e.g. linear) or LABEL=SPEC.
 
 Presets:
-{chr(10).join(f"  {name:6} {preset.description}" for name, preset in COMPARE_PRESETS.items())}
+{chr(10).join(f"  {name:6} {describe(name)}" for name in COMPARE_PRESETS)}
 
 Rerun the same command to resume: finished runs are skipped, interrupted ones resume from
 their checkpoints, failed ones are retried.

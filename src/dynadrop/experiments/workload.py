@@ -34,7 +34,7 @@ class ComparePreset:
 
 COMPARE_PRESETS: dict[str, ComparePreset] = {
     "paper": ComparePreset("paper", "nanoGPT shakespeare_char as the paper ran it (a GPU's job)", seeds=5),
-    "cpu": ComparePreset("cpu", "4x192 GPT on 50k characters, 2000 steps: dropout pays off (~3 min/run)"),
+    "cpu": ComparePreset("cpu", "a budget where dropout pays off (~3 min/run on 2 cores)"),
     "quick": ComparePreset(
         "cpu", "the README's quick comparison: every schedule x 2 seeds in ~10 minutes on 2 cores",
         budget={"n_layer": 2, "n_head": 4, "n_embd": 128, "max_steps": 600, "warmup_steps": 50,
@@ -51,6 +51,14 @@ def compare_preset(name: str) -> ComparePreset:
     if name not in COMPARE_PRESETS:
         raise ValueError(f"unknown preset {name!r}; allowed: {', '.join(COMPARE_PRESETS)}")
     return COMPARE_PRESETS[name]
+
+
+def describe(preset_name: str) -> str:
+    """One line on a compare preset: its model and budget (read from the config) and its purpose."""
+    config = train_config(preset_name, {}, "0.0", 0)
+    chars = f"{config.train_chars:,} training chars" if config.train_chars else "all training chars"
+    return (f"{config.n_layer}x{config.n_embd} GPT, {config.max_steps} steps, {chars}, "
+            f"{compare_preset(preset_name).seeds} seeds: {compare_preset(preset_name).description}")
 
 
 def train_config(preset_name: str, overrides: dict[str, Any], schedule: str, seed: int) -> TrainConfig:
