@@ -1,10 +1,19 @@
-"""Training throughput of the GPT on nanoGPT's CPU recipe: dropout 0.2 vs 0.0, eager vs compiled.
+"""Training throughput of the GPT: eager fp32 reference vs torch.compile, per dropout schedule.
 
-4 layers, 4 heads, 128-dim, context 64, batch 12 (nanoGPT's `train_shakespeare_char` CPU line).
-Configurations run alternately, several rounds, so drifting machine load hits them all alike;
-the median ms/step is reported. Random tokens stand in for data (speed does not depend on them).
+Shapes: nanoGPT's CPU recipe (4 layers, 4 heads, 128-dim, context 64, batch 12) and the paper
+preset (6x384, context 256, batch 64; pass ``--shape paper`` and few steps). Schedules: constant
+0.2, constant 0.0, and ``linear:0.2->0.0`` over the timed steps (rates change every step, so the
+compiled path must survive them without recompiling). Configurations run alternately, several
+rounds, so drifting machine load hits them all alike; medians are reported, and the ratios
+that matter (compiled/eager tokens/s, step time at 0.2 over 0.0) are taken within one run.
 
-    python benchmarks/train_throughput.py [--steps 30] [--rounds 3]
+Model FLOP utilisation uses nanoGPT's (PaLM's) count, per token 6*N + 12*L*C*T (N parameters
+without the position embedding, L layers, C width, T context), against the measured rate of a
+large fp32 matmul in this process (2*n^3 / time), not a datasheet peak. Random tokens stand in
+for data (speed does not depend on them).
+
+    PYTHONPATH=src python3 benchmarks/train_throughput.py [--steps 20] [--rounds 5] [--threads 2]
+    PYTHONPATH=src python3 benchmarks/train_throughput.py --shape paper --steps 3 --rounds 3
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -20,17 +31,31 @@ from dynadrop.gpt.config import preset
 from dynadrop.gpt.model import GPT, GPTConfig
 from dynadrop.gpt.trainer import build_optimizer
 
-RECIPE = GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
-BATCH = 12
+SHAPES = {
+    "recipe": (GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128), 12),
+    "paper": (GPTConfig(vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384), 64),
+}
+SCHEDULES = ("0.2", "0.0", "linear:0.2->0.0")
 
 
-def make_step(rate: float, compiled: bool):
+@dataclass(frozen=True)
+class Setup:
+    schedule: str
+    compiled: bool
+
+    @property
+    def label(self) -> str:
+        return f"{'compiled' if self.compiled else 'eager':8} {self.schedule:>15}"
+
+
+def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int) -> Callable[[], None]:
+    """One optimizer step (forward, backward, clipping, AdamW, scheduler) of a fresh model."""
     torch.manual_seed(0)
-    model = GPT(RECIPE)
-    scheduler = dd.DropoutScheduler(model, rate, total_steps=10**6)
+    model = GPT(shape)
+    scheduler = dd.DropoutScheduler(model, setup.schedule, total_steps=total_steps)
     optimizer = build_optimizer(model, preset("smoke"))
-    forward = torch.compile(model) if compiled else model
-    x, y = torch.randint(0, RECIPE.vocab_size, (2, BATCH, RECIPE.block_size)).unbind(0)
+    forward = torch.compile(model) if setup.compiled else model
+    x, y = torch.randint(0, shape.vocab_size, (2, batch, shape.block_size)).unbind(0)
 
     def step() -> None:
         _, loss = forward(x, y)
@@ -43,34 +68,66 @@ def make_step(rate: float, compiled: bool):
     return step
 
 
-def time_steps(step, steps: int) -> float:
+def time_steps(step: Callable[[], None], steps: int) -> float:
+    """Mean milliseconds per step over ``steps`` steps."""
     began = time.perf_counter()
     for _ in range(steps):
         step()
     return (time.perf_counter() - began) / steps * 1000
 
 
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best fp32 GFLOP/s of a ``size``-square matmul: the ceiling the model's matmuls could reach."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = min(time_steps(lambda: a @ b, 1) for _ in range(repeats)) / 1000
+    return 2 * size**3 / best / 1e9
+
+
+def flops_per_token(shape: GPTConfig) -> int:
+    """Training FLOPs per token: 6 * parameters (less position embedding) + attention's 12*L*C*T."""
+    parameters = GPT(shape).num_parameters() - shape.block_size * shape.n_embd
+    return 6 * parameters + 12 * shape.n_layer * shape.n_embd * shape.block_size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per round")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="recipe")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="intra-op threads")
     args = parser.parse_args()
-    configs = [(rate, compiled) for compiled in (False, True) for rate in (0.2, 0.0)]
-    steps = {}
-    for config in configs:
-        steps[config] = make_step(*config)
-        time_steps(steps[config], 3)  # warm-up (and the compile)
-    timings = {config: [] for config in configs}
+    torch.set_num_threads(args.threads)
+    shape, batch = SHAPES[args.shape]
+    setups = [Setup(schedule, compiled) for compiled in (False, True) for schedule in SCHEDULES]
+    total_steps = 3 + args.rounds * args.steps
+    steps = {setup: make_step(setup, shape, batch, total_steps) for setup in setups}
+    for step in steps.values():
+        time_steps(step, 3)  # warm-up (and the compile)
+    timings: dict[Setup, list[float]] = {setup: [] for setup in setups}
+    peaks = []
     for _ in range(args.rounds):
-        for config in configs:
-            timings[config].append(time_steps(steps[config], args.steps))
-    tokens = BATCH * RECIPE.block_size
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.rounds} rounds x {args.steps} steps, median")
-    print(f"{'mode':9} {'dropout':>7} {'ms/step':>8} {'tokens/s':>9}")
-    for rate, compiled in configs:
-        ms = statistics.median(timings[(rate, compiled)])
-        print(f"{'compiled' if compiled else 'eager':9} {rate:>7.1f} {ms:>8.1f} {tokens / ms * 1000:>9.0f}")
+        peaks.append(matmul_peak_gflops())
+        for setup in setups:
+            timings[setup].append(time_steps(steps[setup], args.steps))
+    median_ms = {setup: statistics.median(times) for setup, times in timings.items()}
+    tokens = batch * shape.block_size
+    peak = statistics.median(peaks)
+    print(f"torch {torch.__version__}, {args.threads} threads, shape {args.shape} "
+          f"({shape.n_layer}x{shape.n_embd}, context {shape.block_size}, batch {batch}), "
+          f"{args.rounds} rounds x {args.steps} steps, medians")
+    print(f"measured fp32 matmul peak {peak:.0f} GFLOP/s; {flops_per_token(shape) * tokens / 1e9:.2f} "
+          "GFLOP per step")
+    print(f"{'mode':8} {'schedule':>15} {'ms/step':>8} {'tokens/s':>9} {'vs eager':>8} {'MFU':>6}")
+    for setup in setups:
+        ms = median_ms[setup]
+        speedup = median_ms[Setup(setup.schedule, False)] / ms
+        utilisation = flops_per_token(shape) * tokens / (ms / 1000) / (peak * 1e9)
+        print(f"{setup.label} {ms:>8.1f} {tokens / ms * 1000:>9.0f} {speedup:>7.2f}x {utilisation:>6.1%}")
+    for compiled in (False, True):
+        overhead = median_ms[Setup("0.2", compiled)] / median_ms[Setup("0.0", compiled)] - 1
+        print(f"dropout overhead ({'compiled' if compiled else 'eager'}): step time at 0.2 is "
+              f"{overhead:+.0%} over 0.0")
 
 
 if __name__ == "__main__":
