@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dynadrop.theory.exact import check_mask_budget, exact_expected_loss
+from dynadrop.theory.exact import exact_expected_loss
 from dynadrop.theory.networks import (
     NetworkLike,
     as_data,
@@ -89,7 +89,6 @@ def dropout_criterion(
     scale = 1.0 / keep if inverted else 1.0
     with torch.no_grad():
         if chosen == "exact":
-            check_mask_budget(dropped_units)
             value = exact_expected_loss(matrices, inputs, labels, keep, dropped, scale)
             return Estimate(float(value), 0.0, "exact", 2**dropped_units)
         count = _check_samples(samples)
