@@ -4,6 +4,8 @@
 and after a few recompiles Dynamo silently falls back to eager. Here the compiled graph reads the
 rate from a buffer (a graph input), so one graph serves every rate. A Python bool ``active``
 lets a rate of exactly 0 skip the dropout kernels; flipping it costs at most one extra graph.
+Eager mode calls ``F.dropout``; compiled graphs draw masks with :func:`hashed_keep_mask`, which
+Inductor fuses into the surrounding kernels.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dynadrop.core.hashed_masks import hashed_keep_mask
 from dynadrop.core.rates import check_rate
 
 
@@ -47,8 +50,8 @@ class ScheduledDropout(nn.Module):
         if not (self.training and self.active):
             return x
         if torch.compiler.is_compiling():
-            keep = 1.0 - self.rate
-            return x * (torch.rand_like(x) < keep).to(x.dtype) / keep.to(x.dtype)
+            scale = (1.0 / (1.0 - self.rate)).to(x.dtype)
+            return x * hashed_keep_mask(x, self.rate).to(x.dtype) * scale
         return F.dropout(x, self._p, training=True)
 
     def extra_repr(self) -> str:
