@@ -1,29 +1,32 @@
-"""hashed_keep_mask: the compiled path's masks drop at the rate, independently, reproducibly."""
+"""hashed_dropout: the compiled path's masks drop at the rate, independently, reproducibly."""
 
 import pytest
 import torch
 
 import dynadrop as dd
-from dynadrop.core.hashed_masks import _mix32, hashed_keep_mask
+from dynadrop.core.hashed_masks import _MULTIPLIERS, _SHIFTS, _mix32, hashed_dropout
 from tests.conftest import assert_fraction_close
 
 SHAPE = (64, 1024)
 NUMEL = SHAPE[0] * SHAPE[1]
 
 
+def dropped(rate: float, dropout=hashed_dropout) -> torch.Tensor:
+    """Where ``dropout`` zeroes a tensor of ones (which it can only zero by dropping)."""
+    return dropout(torch.ones(SHAPE), torch.tensor(rate)) == 0
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.05, 0.2, 0.5, 0.9])
-def test_drops_the_rate_eager_and_compiled(rate):
-    x = torch.empty(SHAPE)
-    for mask_fn in (hashed_keep_mask, torch.compile(hashed_keep_mask, fullgraph=True)):
-        dropped = (~mask_fn(x, torch.tensor(rate))).float().mean().item()
-        assert_fraction_close(dropped, rate, NUMEL)
+def test_drops_the_rate_and_rescales_eager_and_compiled(rate):
+    for dropout in (hashed_dropout, torch.compile(hashed_dropout, fullgraph=True)):
+        out = dropout(torch.ones(SHAPE), torch.tensor(rate))
+        assert_fraction_close((out == 0).float().mean().item(), rate, NUMEL)
+        torch.testing.assert_close(out[out != 0], torch.full_like(out[out != 0], 1 / (1 - rate)))
 
 
 def test_neighbours_and_successive_calls_are_independent():
-    """P(both dropped) ~ p**2 for adjacent elements, for the same element in two calls."""
-    rate = torch.tensor(0.3)
-    first = ~hashed_keep_mask(torch.empty(SHAPE), rate)
-    second = ~hashed_keep_mask(torch.empty(SHAPE), rate)
+    """P(both dropped) ~ p**2 for adjacent elements, and for one element in two calls."""
+    first, second = dropped(0.3), dropped(0.3)
     flat = first.flatten()
     assert_fraction_close((flat[1:] & flat[:-1]).float().mean().item(), 0.09, NUMEL - 1)
     assert_fraction_close((first & second).float().mean().item(), 0.09, NUMEL)
@@ -33,37 +36,60 @@ def test_one_graph_dropping_the_same_tensor_twice_draws_two_masks():
     """The seed op is impure, so the compiler cannot merge two identical-looking calls."""
 
     def twice(x, rate):
-        return hashed_keep_mask(x, rate), hashed_keep_mask(x, rate)
+        return hashed_dropout(x, rate), hashed_dropout(x, rate)
 
-    first, second = torch.compile(twice, fullgraph=True)(torch.empty(SHAPE), torch.tensor(0.5))
-    assert_fraction_close((~first & ~second).float().mean().item(), 0.25, NUMEL)
+    first, second = torch.compile(twice, fullgraph=True)(torch.ones(SHAPE), torch.tensor(0.5))
+    assert_fraction_close(((first == 0) & (second == 0)).float().mean().item(), 0.25, NUMEL)
 
 
 def test_masks_follow_torch_manual_seed():
-    compiled = torch.compile(hashed_keep_mask, fullgraph=True)
-    x, rate = torch.empty(SHAPE), torch.tensor(0.5)
+    compiled = torch.compile(hashed_dropout, fullgraph=True)
     torch.manual_seed(7)
-    first = compiled(x, rate)
+    first = dropped(0.5, compiled)
     torch.manual_seed(7)
-    assert torch.equal(compiled(x, rate), first)
-    assert not torch.equal(compiled(x, rate), first)
+    assert torch.equal(dropped(0.5, compiled), first)
+    assert not torch.equal(dropped(0.5, compiled), first)
 
 
-def test_mixer_is_a_bijection_on_a_block_of_counters():
-    counters = torch.arange(2**20, dtype=torch.int64) + 2**32 - 2**19
-    mixed = _mix32(counters & 0xFFFFFFFF)
-    assert mixed.min() >= 0 and mixed.max() < 2**32
+def reference_mix(bits: torch.Tensor) -> torch.Tensor:
+    """The mixer in exact int64 arithmetic on values in [0, 2**32): what int32 wrapping must equal."""
+    low32 = 0xFFFFFFFF
+    for multiplier, shift in zip(_MULTIPLIERS, _SHIFTS[:2], strict=True):
+        bits = bits ^ (bits >> shift)
+        bits = (bits * multiplier) & low32
+    return bits ^ (bits >> _SHIFTS[2])
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_mixer_wraps_exactly_and_is_a_bijection(compiled):
+    """Counters across the sign boundary, an odd count (vector tails): int32 products must wrap."""
+    counters = torch.arange(-(2**19), 2**19 + 3, dtype=torch.int32)
+    mix = torch.compile(_mix32, fullgraph=True) if compiled else _mix32
+    mixed = mix(counters).to(torch.int64) & 0xFFFFFFFF
+    assert torch.equal(mixed, reference_mix(counters.to(torch.int64) & 0xFFFFFFFF))
     assert mixed.unique().numel() == counters.numel()
 
 
-def test_compiled_dropout_gradient_uses_the_forward_mask():
-    layer = dd.ScheduledDropout(0.25)
-    compiled = torch.compile(layer, fullgraph=True)
+@pytest.mark.parametrize("compiled", [False, True])
+def test_backward_regenerates_the_forward_mask(compiled):
+    dropout = torch.compile(hashed_dropout, fullgraph=True) if compiled else hashed_dropout
     x = (torch.rand(SHAPE) + 1.0).requires_grad_()
-    out = compiled(x)
+    out = dropout(x, torch.tensor(0.25))
     upstream = torch.rand(SHAPE) + 1.0
     out.backward(upstream)
     kept = out != 0
     assert_fraction_close(1 - kept.float().mean().item(), 0.25, NUMEL)
     torch.testing.assert_close(out, x.detach() * kept / 0.75)
     torch.testing.assert_close(x.grad, upstream * kept / 0.75)
+
+
+def test_compiled_scheduled_dropout_draws_hashed_masks_at_its_current_rate():
+    layer = dd.ScheduledDropout(0.3)
+    compiled_layer = torch.compile(layer, fullgraph=True)
+    compiled_dropout = torch.compile(hashed_dropout, fullgraph=True)
+    for rate in (0.3, 0.1):
+        layer.p = rate
+        torch.manual_seed(rate * 10)
+        from_layer = compiled_layer(torch.ones(SHAPE))
+        torch.manual_seed(rate * 10)
+        assert torch.equal(from_layer, compiled_dropout(torch.ones(SHAPE), torch.tensor(rate)))

@@ -1,61 +1,82 @@
-"""Dropout keep-masks from a counter-based hash, for compiled graphs.
+"""Dropout for compiled graphs with masks from a counter-based hash.
 
 Under ``torch.compile`` on CPU, ``rand_like`` becomes a Philox call per element and costs more than
-eager ``bernoulli_``. A counter-based generator is cheaper: element ``i`` of a call keeps its value
-when ``hash(hash(i + s0) ^ s1)``, read as a 24-bit uniform in [0, 1), is at least the rate. The hash
-is a 32-bit integer mixer (xor-shift / multiply rounds), a bijection, written in plain integer tensor
-ops, so Inductor fuses it with the multiply that applies the mask into one vectorized loop.
+eager ``bernoulli_``. A counter-based generator is cheaper: element ``i`` of a call is kept when
+``hash(hash(i + s0) ^ s1)``, read as a 24-bit uniform in [0, 1), is at least the rate. The hash is
+a 32-bit integer mixer (xor-shift / multiply rounds, a bijection) in plain int32 tensor ops, so
+Inductor fuses it into the vectorized loop that applies the mask. Products wrap modulo 2**32 (the
+tests check this against exact arithmetic, eager and compiled).
 
-The two 32-bit seeds ``s0, s1`` are drawn per call from PyTorch's default generator by a custom op
-that Inductor cannot inline, fold or merge, so ``torch.manual_seed`` and a restored RNG state
-reproduce the masks, and two calls never share seeds. Integer arithmetic runs in int64 on values
-below 2**32 with multipliers below 2**31, so no product overflows.
+The two seeds ``s0, s1`` are drawn per call from PyTorch's default generator by an operator that
+Inductor cannot inline, fold or merge (it counts its calls in a tensor it mutates), so
+``torch.manual_seed`` and a restored RNG state reproduce the masks, and two calls never share seeds.
 """
 
 from __future__ import annotations
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
-_MASK_32 = 0xFFFFFFFF
 _MULTIPLIERS = (0x21F0AAAD, 0x735A2D97)
 _SHIFTS = (16, 15, 15)
 _UNIFORM_BITS = 24
-_MAX_ELEMENTS = 2**32
+_MAX_ELEMENTS = 2**31
 
 _SEED_DRAWS = torch.zeros((), dtype=torch.int64)
 
 
-@torch.library.custom_op("dynadrop::draw_mask_seeds", mutates_args=("draws",))
+# A plain operator definition: ``torch.library.custom_op`` would add ~12 us of Python per call.
+_LIBRARY = torch.library.Library("dynadrop", "DEF")
+_LIBRARY.define("draw_mask_seeds(Tensor(a!) draws, Device device) -> Tensor")
+
+
 def _draw_mask_seeds(draws: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Two seeds in [0, 2**32) from the default generator; counting in ``draws`` makes calls distinct."""
+    """Two 32-bit seeds from the default generator; counting in ``draws`` makes calls distinct."""
     draws += 1
-    return torch.randint(0, 2**32, (2,), dtype=torch.int64, device=device)
+    return torch.randint(-(2**31), 2**31, (2,), dtype=torch.int32, device=device)
 
 
-@_draw_mask_seeds.register_fake
+_LIBRARY.impl("draw_mask_seeds", _draw_mask_seeds, "CompositeExplicitAutograd")
+
+
+@torch.library.register_fake("dynadrop::draw_mask_seeds")
 def _(draws: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return torch.empty(2, dtype=torch.int64, device=device)
+    return torch.empty(2, dtype=torch.int32, device=device)
+
+
+def _shift_right(bits: torch.Tensor, shift: int) -> torch.Tensor:
+    """Logical (zero-filling) right shift of int32 bit patterns; ``>>`` alone copies the sign bit."""
+    return (bits >> shift) & ((1 << (32 - shift)) - 1)
 
 
 def _mix32(bits: torch.Tensor) -> torch.Tensor:
-    """A bijective 32-bit mixer on int64 tensors holding values in [0, 2**32)."""
-    bits = bits ^ (bits >> _SHIFTS[0])
-    bits = (bits * _MULTIPLIERS[0]) & _MASK_32
-    bits = bits ^ (bits >> _SHIFTS[1])
-    bits = (bits * _MULTIPLIERS[1]) & _MASK_32
-    return bits ^ (bits >> _SHIFTS[2])
+    """A bijective mixer of int32 bit patterns; products wrap modulo 2**32."""
+    bits = bits ^ _shift_right(bits, _SHIFTS[0])
+    bits = bits * _MULTIPLIERS[0]
+    bits = bits ^ _shift_right(bits, _SHIFTS[1])
+    bits = bits * _MULTIPLIERS[1]
+    return bits ^ _shift_right(bits, _SHIFTS[2])
 
 
-def hashed_keep_mask(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
-    """A boolean mask shaped like ``x``: each element is False (dropped) with probability ``rate``.
+def _keep_mask(seeds: torch.Tensor, rate: torch.Tensor, shape: torch.Size,
+               dtype: torch.dtype) -> torch.Tensor:
+    """1 where an element is kept, 0 where dropped, on the seeds' device."""
+    counter = torch.arange(shape.numel(), dtype=torch.int32, device=seeds.device).view(shape)
+    bits = _mix32(_mix32(counter + seeds[0]) ^ seeds[1])
+    uniform = _shift_right(bits, 32 - _UNIFORM_BITS).to(torch.float32) * 2.0**-_UNIFORM_BITS
+    return (uniform >= rate).to(dtype)
 
-    ``rate`` is a 0-dim tensor, so a compiled graph serves every rate. Tensors of 2**32 elements or
-    more, whose counters would repeat, fall back to ``rand_like``.
+
+def hashed_dropout(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+    """Inverted dropout of ``x`` at ``rate`` (a 0-dim tensor, so one compiled graph serves every rate).
+
+    Backward regenerates the mask from the two seeds instead of saving it: compiled CPU kernels
+    store boolean masks slowly, and the hash is cheaper than the memory. Tensors of 2**32
+    elements or more, whose counters would repeat, fall back to ``rand_like``.
     """
+    scale = (1.0 / (1.0 - rate)).to(x.dtype)
     if x.numel() >= _MAX_ELEMENTS:
-        return torch.rand_like(x, dtype=torch.float32) >= rate
-    seeds = _draw_mask_seeds(_SEED_DRAWS, x.device)
-    counter = torch.arange(x.numel(), dtype=torch.int64, device=x.device).view(x.shape)
-    bits = _mix32(_mix32((counter + seeds[0]) & _MASK_32) ^ seeds[1])
-    uniform = (bits >> (32 - _UNIFORM_BITS)).to(torch.float32) * 2.0**-_UNIFORM_BITS
-    return uniform >= rate
+        return x * (torch.rand_like(x) >= rate).to(x.dtype) * scale
+    seeds = torch.ops.dynadrop.draw_mask_seeds(_SEED_DRAWS, x.device)
+    keep = checkpoint(_keep_mask, seeds, rate, x.shape, x.dtype, use_reentrant=False)
+    return x * keep * scale

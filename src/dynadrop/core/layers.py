@@ -4,7 +4,7 @@
 and after a few recompiles Dynamo silently falls back to eager. Here the compiled graph reads the
 rate from a buffer (a graph input), so one graph serves every rate. A Python bool ``active``
 lets a rate of exactly 0 skip the dropout kernels; flipping it costs at most one extra graph.
-Eager mode calls ``F.dropout``; compiled graphs draw masks with :func:`hashed_keep_mask`, which
+Eager mode calls ``F.dropout``; compiled graphs draw masks with :func:`hashed_dropout`, which
 Inductor fuses into the surrounding kernels.
 """
 
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dynadrop.core.hashed_masks import hashed_keep_mask
+from dynadrop.core.hashed_masks import hashed_dropout
 from dynadrop.core.rates import check_rate
 
 
@@ -50,8 +50,7 @@ class ScheduledDropout(nn.Module):
         if not (self.training and self.active):
             return x
         if torch.compiler.is_compiling():
-            scale = (1.0 / (1.0 - self.rate)).to(x.dtype)
-            return x * hashed_keep_mask(x, self.rate).to(x.dtype) * scale
+            return hashed_dropout(x, self.rate)
         return F.dropout(x, self._p, training=True)
 
     def extra_repr(self) -> str:
