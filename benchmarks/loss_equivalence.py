@@ -2,8 +2,8 @@
 
 Each seed trains the CPU recipe (4x128, context 64, batch 12) twice through ``dynadrop.gpt.train``:
 ``compile=False`` (reference) and ``compile=True``. Within a seed both runs share the
-initialisation and the batches; only the dropout masks differ (the compiled path draws them
-with other kernels), so the two curves can only agree statistically. The check is a paired
+initialisation and the batches; only the dropout masks differ (compiled: a counter
+hash; eager: ``bernoulli_``), so the two curves can only agree statistically. The check is a paired
 t-test on the final and the mean validation loss; PASS when neither shows a detectable
 difference (p >= 0.05) and the mean difference lies within the seed-to-seed standard deviation
 of the reference.

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from dynadrop.cli.main import main
+from dynadrop.experiments.workload import train_config
 from dynadrop.gpt.config import preset, schedule_from_args
 from dynadrop.gpt.model import GPT, GPTConfig
 from dynadrop.gpt.sampling import generate, measure_inference_speed
@@ -52,6 +53,8 @@ def test_presets_and_their_errors():
     assert (paper.max_steps, paper.learning_rate, paper.min_lr, paper.warmup_steps) == (5000, 1e-3, 1e-4, 100)
     assert (paper.eval_interval, paper.eval_batches, paper.schedule) == (250, 200, "0.2")
     assert preset("cpu", seed=3).seed == 3
+    assert paper.compile and preset("cpu").compile and not preset("smoke").compile
+    assert not train_config("quick", {}, "0.2", 0).compile  # short runs: compiling costs more than it saves
     with pytest.raises(ValueError, match="'gpu'.*paper, cpu, smoke"):
         preset("gpu")
     with pytest.raises(ValueError, match="max_step.*did you mean max_steps"):

@@ -38,7 +38,8 @@ COMPARE_PRESETS: dict[str, ComparePreset] = {
     "quick": ComparePreset(
         "cpu", "the README's quick comparison: every schedule x 2 seeds in ~10 minutes on 2 cores",
         budget={"n_layer": 2, "n_head": 4, "n_embd": 128, "max_steps": 600, "warmup_steps": 50,
-                "eval_interval": 50, "eval_batches": 20, "log_interval": 25, "checkpoint_interval": 100},
+                "eval_interval": 50, "eval_batches": 20, "log_interval": 25, "checkpoint_interval": 100,
+                "compile": False},  # 600 short steps: compiling would cost more than it saves
         seeds=2,
         inference={**PAPER_INFERENCE, "samples": 2, "new_tokens": 100},
     ),
