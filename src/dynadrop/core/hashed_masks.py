@@ -63,15 +63,16 @@ def _keep_mask(seeds: torch.Tensor, rate: torch.Tensor, shape: torch.Size,
     """1 where an element is kept, 0 where dropped, on the seeds' device."""
     counter = torch.arange(shape.numel(), dtype=torch.int32, device=seeds.device).view(shape)
     bits = _mix32(_mix32(counter + seeds[0]) ^ seeds[1])
-    uniform = _shift_right(bits, 32 - _UNIFORM_BITS).to(torch.float32) * 2.0**-_UNIFORM_BITS
-    return (uniform >= rate).to(dtype)
+    # uniform k / 2**24 >= rate  <=>  k >= ceil(rate * 2**24): one integer compare per element
+    threshold = torch.ceil(rate.to(torch.float32) * 2**_UNIFORM_BITS).to(torch.int32)
+    return (_shift_right(bits, 32 - _UNIFORM_BITS) >= threshold).to(dtype)
 
 
 def hashed_dropout(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
     """Inverted dropout of ``x`` at ``rate`` (a 0-dim tensor, so one compiled graph serves every rate).
 
     Backward regenerates the mask from the two seeds instead of saving it: compiled CPU kernels
-    store boolean masks slowly, and the hash is cheaper than the memory. Tensors of 2**32
+    store boolean masks slowly, and the hash is cheaper than the memory. Tensors of 2**31
     elements or more, whose counters would repeat, fall back to ``rand_like``.
     """
     scale = (1.0 / (1.0 - rate)).to(x.dtype)
