@@ -40,6 +40,14 @@ def test_rate_lives_in_a_non_persistent_buffer():
         layer.p = 1.0
 
 
+def test_rate_stays_float32_when_the_model_is_cast_to_bfloat16():
+    model = nn.Sequential(nn.Linear(4, 4), dd.ScheduledDropout(0.2)).to(torch.bfloat16)
+    assert model[0].weight.dtype == torch.bfloat16
+    assert model[1].rate.dtype == torch.float32 and model[1].rate.item() == torch.tensor(0.2).item()
+    model[1].p = 0.3
+    assert model[1].rate.item() == torch.tensor(0.3).item()
+
+
 def test_make_compile_safe_keeps_state_dict_keys_and_rates():
     model = TinyGPT(p=0.15)
     keys = list(model.state_dict())

@@ -10,6 +10,8 @@ Inductor fuses into the surrounding kernels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,6 +47,13 @@ class ScheduledDropout(nn.Module):
         with torch.no_grad():
             self.rate.fill_(value)
         self.active = value > 0.0
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> ScheduledDropout:
+        """Keep the rate in float32 through ``model.to(torch.bfloat16)``: bf16 would turn 0.2 into 0.2002."""
+        super()._apply(fn, recurse)
+        if self.rate.dtype != torch.float32:
+            self.rate = torch.tensor(self._p, dtype=torch.float32, device=self.rate.device)
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and self.active):
