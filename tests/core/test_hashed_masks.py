@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import dynadrop as dd
+from dynadrop.core import hashed_masks
 from dynadrop.core.hashed_masks import _MULTIPLIERS, _SHIFTS, _mix32, hashed_dropout
 from tests.conftest import assert_fraction_close
 
@@ -22,6 +23,15 @@ def test_drops_the_rate_and_rescales_eager_and_compiled(rate):
         out = dropout(torch.ones(SHAPE), torch.tensor(rate))
         assert_fraction_close((out == 0).float().mean().item(), rate, NUMEL)
         torch.testing.assert_close(out[out != 0], torch.full_like(out[out != 0], 1 / (1 - rate)))
+
+
+def test_huge_tensors_fall_back_to_float32_uniforms(monkeypatch):
+    """Past the counter's range the mask comes from rand_like, in float32 even for bf16 inputs."""
+    monkeypatch.setattr(hashed_masks, "_MAX_ELEMENTS", 16)
+    draws_before = hashed_masks._SEED_DRAWS.item()
+    out = hashed_dropout(torch.ones(SHAPE, dtype=torch.bfloat16), torch.tensor(0.001))
+    assert hashed_masks._SEED_DRAWS.item() == draws_before  # no hashed mask was drawn
+    assert_fraction_close((out == 0).float().mean().item(), 0.001, NUMEL)  # bf16 uniforms: ~0.003
 
 
 def test_neighbours_and_successive_calls_are_independent():

@@ -77,7 +77,7 @@ def hashed_dropout(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
     """
     scale = (1.0 / (1.0 - rate)).to(x.dtype)
     if x.numel() >= _MAX_ELEMENTS:
-        return x * (torch.rand_like(x) >= rate).to(x.dtype) * scale
+        return x * (torch.rand_like(x, dtype=torch.float32) >= rate).to(x.dtype) * scale
     seeds = torch.ops.dynadrop.draw_mask_seeds(_SEED_DRAWS, x.device)
     keep = checkpoint(_keep_mask, seeds, rate, x.shape, x.dtype, use_reentrant=False)
     return x * keep * scale
