@@ -2,7 +2,8 @@
 
 It resumes from its own checkpoint (the last eval step), counts its starts in ``starts.txt``,
 can sleep per step (``step_seconds``) so a test can interrupt it, and raises for any schedule
-listed in ``fail_schedules`` (an injected failure).
+listed in ``fail_schedules`` (an injected failure). Its record holds its torch threads and when it
+started and ended, so tests can see which runs overlapped.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from dynadrop.core import parse_schedule
 from dynadrop.experiments.records import CHECKPOINT, TRAIN_SUMMARY, read_json
 from dynadrop.gpt.files import atomic_write_json
@@ -20,10 +23,11 @@ from tests.experiments.run_format import append_lines, eval_line, train_line
 PRESETS = {"fake": {"max_steps": 40, "eval_interval": 10, "step_seconds": 0.0, "fail_schedules": []}}
 
 
-def build_config(preset: str, overrides: dict[str, Any], schedule: str, seed: int) -> dict[str, Any]:
+def build_config(preset: str, overrides: dict[str, Any], schedule: str, seed: int, *,
+                 timing: bool = False) -> dict[str, Any]:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
-    return {**PRESETS[preset], **overrides, "schedule": schedule, "seed": seed}
+    return {**PRESETS[preset], **overrides, "schedule": schedule, "seed": seed, "timing": timing}
 
 
 def total_steps(config: dict[str, Any]) -> int:
@@ -31,6 +35,7 @@ def total_steps(config: dict[str, Any]) -> int:
 
 
 def execute(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    started = time.time()
     with (run_dir / "starts.txt").open("a") as handle:
         handle.write("start\n")
     if config["schedule"] in config["fail_schedules"]:
@@ -52,4 +57,5 @@ def execute(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     atomic_write_json(run_dir / TRAIN_SUMMARY, {
         "last_minibatch_loss": loss, "train_time_s": total * 0.01, "tokens_per_s": 1000.0, "steps": total,
     })
-    return {"inference_tokens_per_s": 500.0}
+    return {"inference_tokens_per_s": 500.0,
+            "timing": {"threads": torch.get_num_threads(), "started": started, "ended": time.time()}}

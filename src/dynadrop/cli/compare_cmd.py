@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dynadrop.cli.report_cmd import add_alpha_argument
 from dynadrop.core import SPEC_HELP
 from dynadrop.experiments.plan import (
     ComparePlan,
@@ -16,9 +17,16 @@ from dynadrop.experiments.plan import (
     parse_schedule_args,
     seed_list,
 )
-from dynadrop.experiments.report import console_summary, write_report
-from dynadrop.experiments.runner import run_comparison
-from dynadrop.experiments.workload import COMPARE_PRESETS, compare_preset, describe, preset_schedules
+from dynadrop.experiments.report import console_summary
+from dynadrop.experiments.study import run_study
+from dynadrop.experiments.tuning import FIRST_TUNING_SEED, TUNING_DIR, TuningPlan, tuning_plan_for
+from dynadrop.experiments.workload import (
+    COMPARE_PRESETS,
+    compare_preset,
+    describe,
+    preset_candidates,
+    preset_schedules,
+)
 
 EPILOG = f"""\
 Default schedules (at the preset's base rate p, e.g. 0.2; labels in brackets):
@@ -34,6 +42,11 @@ Presets:
 Rerun the same command to resume: finished runs are skipped, interrupted ones resume from
 their checkpoints, failed ones are retried.
 
+Verdicts: paired t-tests against the baseline over seeds, Holm-Bonferroni adjusted over all
+schedules of the report (--alpha), with paired CIs and effect sizes. Fair tuning: --tune-seeds K
+gives each family the same budget of candidates on K tuning seeds, then evaluates the chosen
+settings on different seeds.
+
 {SPEC_HELP}"""
 
 
@@ -42,15 +55,32 @@ def run(args: argparse.Namespace) -> int:
         plan = build_plan(args)
         check_positive("jobs", args.jobs)
         out_dir = Path(args.out or f"runs/compare-{args.preset}")
-        outcome = run_comparison(plan, out_dir, jobs=args.jobs, progress=None if args.quiet else sys.stderr)
-        analysis = write_report(out_dir)
+        study = run_study(plan, out_dir, tuning=build_tuning(args, plan), jobs=args.jobs, alpha=args.alpha,
+                          progress=None if args.quiet else sys.stderr)
     except (ValueError, FileNotFoundError) as error:
         print(f"dynadrop compare: error: {error}", file=sys.stderr)
         return 2
-    print(console_summary(analysis))
-    print(f"runs: {len(outcome.finished)} trained, {len(outcome.skipped)} already finished, "
-          f"{len(outcome.failed)} failed")
-    return 1 if outcome.failed else 0
+    if study.analysis is not None:
+        print(console_summary(study.analysis))
+    for phase, outcome in study.outcomes.items():
+        print(f"{phase} runs: {len(outcome.finished)} trained, {len(outcome.skipped)} already finished, "
+              f"{len(outcome.failed)} failed")
+    if study.analysis is None:
+        print(f"tuning runs failed (see {out_dir / TUNING_DIR / 'report.md'}); rerun to retry them before "
+              "the evaluation starts", file=sys.stderr)
+    return 1 if study.failed else 0
+
+
+def build_tuning(args: argparse.Namespace, plan: ComparePlan) -> TuningPlan | None:
+    """The tuning phase ``--tune-seeds K`` asks for (built-in candidates of the default set), if any."""
+    if not args.tune_seeds:
+        return None
+    if args.schedules:
+        raise ValueError("--tune-seeds tunes the default schedule set with its built-in candidates; "
+                         "drop --schedules (or --tune-seeds)")
+    check_positive("tune-seeds", args.tune_seeds)
+    candidates = preset_candidates(plan.preset, plan.overrides)
+    return tuning_plan_for(plan, candidates, seed_list(args.tune_seeds, args.first_tune_seed))
 
 
 def build_plan(args: argparse.Namespace) -> ComparePlan:
@@ -68,6 +98,7 @@ def build_plan(args: argparse.Namespace) -> ComparePlan:
         baseline=choose_baseline(entries, args.baseline),
         target=args.target,
         overrides=overrides,
+        timing=args.timing,
     )
 
 
@@ -112,5 +143,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="val loss for convergence speed (default: the baseline's best, per seed)")
     parser.add_argument("--set", nargs="+", metavar="FIELD=VALUE",
                         help="override training-config fields, e.g. --set max_steps=500 device=cpu")
+    parser.add_argument("--tune-seeds", type=int, default=0, metavar="K",
+                        help="tune first: every schedule family with knobs trains the same number of "
+                        "candidate settings on K tuning seeds (OUT/tuning/), and the evaluation uses "
+                        "each family's best on the evaluation seeds (default 0: no tuning)")
+    parser.add_argument("--first-tune-seed", type=int, default=FIRST_TUNING_SEED,
+                        help=f"first tuning seed (default {FIRST_TUNING_SEED}); tuning seeds must differ "
+                        "from the evaluation seeds")
+    parser.add_argument("--timing", action="store_true",
+                        help="timing mode: one run at a time on every core, each run compiled and warmed "
+                        "up before its timed training, so training times and time-to-target are results")
+    add_alpha_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.set_defaults(func=run)

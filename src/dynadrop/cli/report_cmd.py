@@ -9,9 +9,16 @@ from pathlib import Path
 from dynadrop.experiments.report import console_summary, write_report
 
 
+def add_alpha_argument(parser: argparse.ArgumentParser) -> None:
+    """``--alpha``: the significance level of the verdicts (Holm-adjusted over the schedules)."""
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level of the verdicts, Holm-Bonferroni adjusted over all "
+                        "schedules compared with the baseline (default 0.05); CIs are at 1 - alpha")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        analysis = write_report(Path(args.directory))
+        analysis = write_report(Path(args.directory), alpha=args.alpha)
     except (FileNotFoundError, ValueError) as error:
         print(f"dynadrop report: error: {error}", file=sys.stderr)
         return 2
@@ -29,4 +36,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "unfinished and failed runs are listed.",
     )
     parser.add_argument("directory", help="the --out directory of dynadrop compare")
+    add_alpha_argument(parser)
     parser.set_defaults(func=run)

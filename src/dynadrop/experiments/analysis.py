@@ -1,6 +1,8 @@
 """Turn a comparison directory into results: per-run metrics, per-schedule statistics, verdicts.
 
 Pairing: a schedule is compared with the baseline only on seeds where both have a value.
+Multiple comparisons: per metric, the comparisons of every schedule with the baseline form one
+family, and their verdicts use Holm-adjusted p-values at the analysis' ``alpha``.
 Convergence targets are per seed (the baseline's best validation loss of that seed) unless the
 plan sets one target for all. A run that did not reach its target has no value for the
 convergence metrics; it is counted (``missing``), never averaged in as 0.
@@ -9,13 +11,21 @@ convergence metrics; it is counted (``missing``), never averaged in as 0.
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dynadrop.experiments.metrics import METRIC_TABLE, RunMetrics, read_run_metrics
 from dynadrop.experiments.plan import ComparePlan, RunKey
 from dynadrop.experiments.records import FAILURE, PLAN, TRACEBACK, RunState, read_json, run_state
-from dynadrop.experiments.stats import Direction, PairedComparison, Summary, compare_paired, summarize
+from dynadrop.experiments.stats import (
+    Direction,
+    PairedComparison,
+    Summary,
+    adjust_family,
+    check_alpha,
+    compare_paired,
+    summarize,
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class Analysis:
 
     plan: ComparePlan
     out_dir: Path
+    alpha: float = 0.05
     runs: dict[RunKey, RunMetrics] = field(default_factory=dict)
     values: dict[RunKey, dict[str, float | None]] = field(default_factory=dict)
     targets: dict[int, float | None] = field(default_factory=dict)
@@ -63,11 +74,11 @@ def load_plan(out_dir: Path) -> ComparePlan:
     return ComparePlan.from_dict(read_json(path))
 
 
-def analyse(out_dir: Path, plan: ComparePlan | None = None) -> Analysis:
-    """Read every run of the comparison in ``out_dir`` and compute the statistics."""
+def analyse(out_dir: Path, plan: ComparePlan | None = None, *, alpha: float = 0.05) -> Analysis:
+    """Read every run of the comparison in ``out_dir`` and compute the statistics at level ``alpha``."""
     out_dir = Path(out_dir)
     plan = plan or load_plan(out_dir)
-    analysis = Analysis(plan=plan, out_dir=out_dir)
+    analysis = Analysis(plan=plan, out_dir=out_dir, alpha=check_alpha(alpha))
     for key in plan.run_keys():
         run_dir = out_dir / key.relative_dir
         state = run_state(run_dir)
@@ -87,6 +98,11 @@ def analyse(out_dir: Path, plan: ComparePlan | None = None) -> Analysis:
     for label in plan.labels:
         analysis.results[label] = {info.key: _metric_result(analysis, label, info.key, info.direction)
                                    for info in METRIC_TABLE}
+    for info in METRIC_TABLE:
+        family = {label: analysis.results[label][info.key].comparison for label in plan.labels}
+        for label, comparison in adjust_family(family, info.direction, analysis.alpha).items():
+            result = analysis.results[label]
+            result[info.key] = replace(result[info.key], comparison=comparison)
     return analysis
 
 
@@ -107,7 +123,8 @@ def _metric_result(analysis: Analysis, label: str, metric: str, direction: Direc
         baseline = {seed: analysis.values[RunKey(plan.baseline, seed)][metric]
                     for seed in plan.seeds if RunKey(plan.baseline, seed) in analysis.values}
         paired = [seed for seed in present if baseline.get(seed) is not None]
-        comparison = compare_paired([present[s] for s in paired], [baseline[s] for s in paired], direction)
+        comparison = compare_paired([present[s] for s in paired], [baseline[s] for s in paired], direction,
+                                    alpha=analysis.alpha)
     return MetricResult(
         summary=summarize(list(present.values())),
         comparison=comparison,

@@ -7,7 +7,7 @@ on the baseline, so it is computed by :func:`time_to_target` when the comparison
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,7 @@ class RunMetrics:
     values: dict[str, float | None]
     evals: list[EvalPoint]
     rate_curve: list[tuple[int, dict[str, float]]]
+    timing: dict[str, Any] = field(default_factory=dict)
 
     def with_target(self, target: float | None) -> dict[str, float | None]:
         """All metric values, convergence speed included (``None`` where the target was not reached)."""
@@ -109,7 +110,8 @@ def read_run_metrics(run_dir: Path) -> RunMetrics:
     }
     rate_curve = [(int(r["step"]), dict(r["rates"])) for r in records
                   if r.get("type") == "train" and "rates" in r]
-    return RunMetrics(values=values, evals=evals, rate_curve=rate_curve or [(p.step, p.rates) for p in evals])
+    return RunMetrics(values=values, evals=evals, rate_curve=rate_curve or [(p.step, p.rates) for p in evals],
+                      timing=dict(record.get("timing") or {}))
 
 
 def time_to_target(evals: list[EvalPoint], target: float) -> EvalPoint | None:

@@ -63,6 +63,8 @@ class ComparePlan:
     baseline: str
     target: float | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    timing: bool = False
+    tuning: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         labels = [entry.label for entry in self.schedules]
@@ -107,6 +109,8 @@ class ComparePlan:
             baseline=data["baseline"],
             target=data.get("target"),
             overrides=dict(data.get("overrides", {})),
+            timing=bool(data.get("timing", False)),
+            tuning=data.get("tuning"),
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from dynadrop.experiments.analysis import Analysis, MetricResult, analyse
 from dynadrop.experiments.metrics import CONVERGENCE_KEYS, METRIC_TABLE, METRICS_BY_KEY
+from dynadrop.experiments.plan import ComparePlan, RunKey
 from dynadrop.experiments.plots import PLOT_FILES, write_plots
 from dynadrop.experiments.records import write_text_atomic
 from dynadrop.experiments.stats import BETTER, WORSE
@@ -28,16 +29,20 @@ READING_NOTES = """\
 - **Inference speed cannot be changed by a training-time dropout schedule**: inference runs in
   eval mode, where dropout is the identity. It is measured anyway; differences are noise.
 - **Verdict**: paired t-test of (schedule - baseline) over seeds (same seed = same initial
-  weights and batch order). *better* / *worse*: p < 0.05 in that direction (lower loss and time,
-  higher tokens/s are better); otherwise *no detectable difference*. With one seed there is no test.
+  weights and batch order). Per metric, the tests of every schedule against the baseline are one
+  family: their p-values are Holm-Bonferroni adjusted, and *better* / *worse* means adjusted
+  p < alpha in that direction (lower loss and time, higher tokens/s are better); otherwise *no
+  detectable difference* (the seeds could not tell them apart, not proof that they are equal).
+  The tables show raw and adjusted p, the paired 95% CI of the difference, and the effect size
+  d = mean difference / sample std of the differences. With one seed there is no test.
 - **Convergence speed**: steps (and training seconds) until the validation loss first reaches the
   target; runs that never reach it are shown as *not reached (k/n seeds)* and left out of the mean."""
 
 
-def write_report(out_dir: Path, analysis: Analysis | None = None) -> Analysis:
-    """Analyse the comparison in ``out_dir`` (unless given) and write every report file there."""
+def write_report(out_dir: Path, analysis: Analysis | None = None, *, alpha: float = 0.05) -> Analysis:
+    """Analyse the comparison in ``out_dir`` at level ``alpha`` (unless given) and write every report file."""
     out_dir = Path(out_dir)
-    analysis = analysis or analyse(out_dir)
+    analysis = analysis or analyse(out_dir, alpha=alpha)
     write_plots(analysis, out_dir / "plots")
     atomic_write_json(out_dir / "summary.json", summary_data(analysis))
     write_text_atomic(out_dir / "results.csv", results_csv(analysis))
@@ -62,6 +67,60 @@ def overview_table(analysis: Analysis) -> str:
     return _table(headers, rows)
 
 
+def timing_text(analysis: Analysis) -> str:
+    """How the training times were measured, and whether they can be compared."""
+    timings = [metrics.timing for metrics in analysis.runs.values() if metrics.timing]
+    threads = sorted({timing["threads"] for timing in timings if "threads" in timing})
+    loads = [timing[key] for timing in timings for key in ("load_average_before", "load_average_after")
+             if timing.get(key) is not None]
+    load = f"; 1-minute load average {min(loads):.2f}-{max(loads):.2f} around the runs" if loads else ""
+    threads_text = f"{', '.join(map(str, threads))} torch threads" if threads else "threads not recorded"
+    if analysis.plan.timing:
+        return (f"timing mode: one run at a time, {threads_text}, compile warmed up before each run{load}. "
+                "Times are comparable across schedules when the load stayed near the thread count.")
+    return (f"runs may have shared the cores ({threads_text}{load}), so times and tokens/s are not "
+            "comparable across schedules; `dynadrop compare --timing` measures them one run at a time.")
+
+
+def tuning_section(plan: ComparePlan) -> list[str]:
+    """Markdown lines on how tuned schedules were chosen (none for an untuned comparison)."""
+    if not plan.tuning:
+        return []
+    tuning = plan.tuning
+    seeds = ", ".join(map(str, tuning["seeds"]))
+    evaluation = ", ".join(map(str, plan.seeds))
+    rows = []
+    for choice in tuning["choices"]:
+        cells = [f"`{spec}`: {format_number(score)}" + (" **(chosen)**" if spec == choice["chosen"] else "")
+                 for spec, score in zip(choice["candidates"], choice["scores"], strict=True)]
+        rows.append([choice["family"], "<br>".join(cells)])
+    return [
+        "", "## Tuning", "",
+        f"Every family with knobs got the same budget: {tuning['budget']} candidate settings, each "
+        f"trained on tuning seeds {seeds}; the one with the lowest mean {tuning['metric']} was chosen. "
+        f"The verdicts above use only the evaluation seeds ({evaluation}), which tuning never saw.",
+        "", _table(["family", f"candidates: mean {tuning['metric']} on the tuning seeds"], rows),
+    ]
+
+
+def per_seed_table(analysis: Analysis, key: str = "best_val_loss") -> str:
+    """Markdown table: one row per schedule, one column per seed, and the difference from the baseline."""
+    plan = analysis.plan
+    decimals = METRICS_BY_KEY[key].decimals
+    rows = []
+    for label in plan.labels:
+        cells = []
+        for seed in plan.seeds:
+            value = analysis.values.get(RunKey(label, seed), {}).get(key)
+            baseline = analysis.values.get(RunKey(plan.baseline, seed), {}).get(key)
+            text = format_number(value, decimals)
+            if label != plan.baseline and value is not None and baseline is not None:
+                text += f" ({value - baseline:+.{decimals}f})"
+            cells.append(text)
+        rows.append([label, *cells])
+    return _table(["schedule", *(f"seed {seed}" for seed in plan.seeds)], rows)
+
+
 def markdown(analysis: Analysis) -> str:
     plan = analysis.plan
     done = len(analysis.runs)
@@ -76,18 +135,25 @@ def markdown(analysis: Analysis) -> str:
         "",
         "## Results",
         "",
-        "Mean ± sample std over seeds. *(better)* / *(worse)*: a paired t-test against the baseline "
-        "finds a difference (p < 0.05); no mark: no detectable difference.",
+        f"Mean ± sample std over seeds. *(better)* / *(worse)*: a paired t-test against the baseline "
+        f"finds a difference (Holm-adjusted p < {analysis.alpha:g} over the {_family_size(analysis)} "
+        "schedules compared); no mark: no detectable difference.",
         "",
         overview_table(analysis),
+        "",
+        "Best validation loss per seed (the pairs behind the verdicts):",
+        "",
+        per_seed_table(analysis),
         "",
         "## How to read this",
         "",
         READING_NOTES,
+        f"- **Training time**: {timing_text(analysis)}",
         "",
         "## Schedules",
         "",
         _table(["label", "spec"], [[entry.label, f"`{entry.spec}`"] for entry in plan.schedules]),
+        *tuning_section(plan),
         "",
         "## Metric details",
     ]
@@ -128,7 +194,7 @@ def results_csv(analysis: Analysis) -> str:
     """One row per schedule x metric with the statistics and the paired comparison."""
     columns = ["schedule", "spec", "metric", "direction", "finished", "missing", "n", "mean", "std",
                "ci_low", "ci_high", "pairs", "mean_difference", "difference_ci_low", "difference_ci_high",
-               "p_value", "verdict"]
+               "effect_size", "p_value", "p_holm", "verdict"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -139,7 +205,8 @@ def results_csv(analysis: Analysis) -> str:
             writer.writerow([
                 entry.label, entry.spec, info.key, info.direction or "", result.finished, result.missing,
                 s.n, s.mean, s.std, s.ci_low, s.ci_high,
-                *((c.n, c.mean_difference, c.ci_low, c.ci_high, c.p_value, c.verdict) if c else [""] * 6),
+                *((c.n, c.mean_difference, c.ci_low, c.ci_high, c.effect_size, c.p_value, c.p_adjusted,
+                   c.verdict) if c else [""] * 8),
             ])
     return buffer.getvalue()
 
@@ -171,7 +238,9 @@ def _missing_text(result: MetricResult, key: str) -> str:
 
 
 def _detail_table(analysis: Analysis, key: str) -> str:
-    headers = ["schedule", "n", "mean", "std", "95% CI", "diff vs baseline", "95% CI of diff", "p", "verdict"]
+    level = f"{100 * (1 - analysis.alpha):g}%"
+    headers = ["schedule", "n", "mean", "std", f"{level} CI", "diff vs baseline", f"{level} CI of diff",
+               "effect size d", "p", "p (Holm)", "verdict"]
     rows = []
     for label in analysis.plan.labels:
         result = analysis.results[label][key]
@@ -180,13 +249,20 @@ def _detail_table(analysis: Analysis, key: str) -> str:
         row = [label, _n_text(result, key), format_number(s.mean, decimals), format_number(s.std, decimals),
                _interval(s.ci_low, s.ci_high, decimals)]
         if c is None:
-            row += ["(baseline)", "", "", ""]
+            row += ["(baseline)", "", "", "", "", ""]
         else:
-            p_text = "n<2: no test" if c.p_value is None else f"{c.p_value:.3g}"
             row += [format_number(c.mean_difference, decimals), _interval(c.ci_low, c.ci_high, decimals),
-                    p_text, c.verdict]
+                    format_number(c.effect_size, 2), _p_text(c.p_value), _p_text(c.p_adjusted), c.verdict]
         rows.append(row)
     return _table(headers, rows)
+
+
+def _p_text(p_value: float | None) -> str:
+    return "n<2: no test" if p_value is None else f"{p_value:.3g}"
+
+
+def _family_size(analysis: Analysis) -> int:
+    return len(analysis.plan.labels) - 1
 
 
 def _n_text(result: MetricResult, key: str) -> str:
@@ -227,7 +303,8 @@ def _write_tensorboard(analysis: Analysis, tensorboard_dir: Path) -> None:
 
 def console_summary(analysis: Analysis) -> str:
     """What the commands print: the results table, the runs without results, where the files are."""
-    lines = [overview_table(analysis), ""]
+    lines = [overview_table(analysis), "", "best val loss per seed (difference from the baseline):",
+             per_seed_table(analysis), ""]
     lines += [f"{problem.key}: {problem.message}" for problem in analysis.problems]
     lines.append(f"report: {analysis.out_dir / 'report.md'} (plus summary.json, results.csv, plots/)")
     return "\n".join(lines)

@@ -9,8 +9,8 @@
 - **Parallelism**: ``jobs`` processes at a time (spawned, so nothing is shared), each with
   ``cores // jobs`` torch threads.
 
-The workload (what a run is) is a module with ``build_config(preset, overrides, schedule, seed)
--> dict``, ``total_steps(config) -> int`` and ``execute(config, run_dir) -> dict`` (extra fields
+The workload (what a run is) is a module with ``build_config(preset, overrides, schedule, seed, *,
+timing) -> dict``, ``total_steps(config) -> int`` and ``execute(config, run_dir) -> dict`` (extra fields
 for ``record.json``, e.g. ``inference_tokens_per_s``); the default trains the GPT
 (:mod:`dynadrop.experiments.workload`).
 """
@@ -81,7 +81,8 @@ def run_comparison(
     out_dir = Path(out_dir)
     module = importlib.import_module(workload)
     configs = {
-        key: module.build_config(plan.preset, plan.overrides, plan.spec_of(key.label), key.seed)
+        key: module.build_config(plan.preset, plan.overrides, plan.spec_of(key.label), key.seed,
+                                timing=plan.timing)
         for key in plan.run_keys()
     }
     requests = {key: {"label": key.label, "seed": key.seed, "workload": workload, "config": config}

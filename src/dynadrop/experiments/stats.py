@@ -3,13 +3,17 @@
 Undefined quantities are ``None``, never 0 or NaN: one seed has no spread and no test. Zero
 spread is exact: a constant sample has a zero-width interval, and a constant paired difference
 has p = 0 (or p = 1 when the difference is 0), the limits of the t-test as the spread vanishes.
+
+A report compares many schedules with one baseline, so verdicts use Holm-Bonferroni adjusted
+p-values over that family of comparisons (:func:`holm_adjust`, :func:`adjust_family`): the chance
+of calling any schedule better or worse when none differs stays below ``alpha``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -37,7 +41,13 @@ class Summary:
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """A schedule minus the baseline, seed by seed: mean difference, its CI, paired t-test, verdict."""
+    """A schedule minus the baseline, seed by seed: mean difference, its CI, paired t-test, verdict.
+
+    ``effect_size`` is the standardised mean difference of the pairs (mean / sample std of the
+    differences, Cohen's d_z; ``None`` with fewer than 2 pairs or a constant difference).
+    ``p_adjusted`` is the p-value after the family's multiple-comparison adjustment (equal to
+    ``p_value`` for a comparison made alone); the verdict is read from it.
+    """
 
     n: int
     mean_difference: float | None
@@ -45,6 +55,8 @@ class PairedComparison:
     ci_high: float | None
     p_value: float | None
     verdict: str
+    effect_size: float | None = None
+    p_adjusted: float | None = None
 
 
 def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
@@ -76,9 +88,13 @@ def compare_paired(
     """
     if len(values) != len(baseline):
         raise ValueError(f"paired samples need equal lengths, got {len(values)} and {len(baseline)}")
+    check_alpha(alpha)
     differences = np.asarray(values, dtype=float) - np.asarray(baseline, dtype=float)
     summary = summarize(differences, confidence=1.0 - alpha)
     p_value = _paired_p_value(differences)
+    effect = None
+    if summary.std is not None and summary.std > 0.0 and summary.mean is not None:
+        effect = summary.mean / summary.std
     return PairedComparison(
         n=summary.n,
         mean_difference=summary.mean,
@@ -86,7 +102,49 @@ def compare_paired(
         ci_high=summary.ci_high,
         p_value=p_value,
         verdict=NO_PAIRS if summary.n == 0 else verdict(summary.mean, p_value, direction, alpha),
+        effect_size=effect,
+        p_adjusted=p_value,
     )
+
+
+def holm_adjust(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values, in the order given; ``None`` (no test) stays ``None``.
+
+    With the m defined p-values sorted ascending, p_(i) becomes max over j <= i of
+    min(1, (m - j + 1) * p_(j)): rejecting where the adjusted p < alpha controls the
+    family-wise error rate at alpha, and is never less powerful than plain Bonferroni.
+    """
+    defined = sorted((p, index) for index, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(defined):
+        running = max(running, min(1.0, (len(defined) - rank) * p))
+        adjusted[index] = running
+    return adjusted
+
+
+def adjust_family(
+    comparisons: Mapping[str, PairedComparison | None],
+    direction: Direction | None,
+    alpha: float = 0.05,
+) -> dict[str, PairedComparison | None]:
+    """The same comparisons with Holm-adjusted p-values over the family and verdicts read from them."""
+    labels = [label for label, comparison in comparisons.items() if comparison is not None]
+    adjusted = holm_adjust([comparisons[label].p_value for label in labels])
+    result: dict[str, PairedComparison | None] = dict(comparisons)
+    for label, p_adjusted in zip(labels, adjusted, strict=True):
+        comparison = comparisons[label]
+        decision = NO_PAIRS if comparison.n == 0 else verdict(comparison.mean_difference, p_adjusted,
+                                                              direction, alpha)
+        result[label] = replace(comparison, p_adjusted=p_adjusted, verdict=decision)
+    return result
+
+
+def check_alpha(alpha: float) -> float:
+    """``alpha`` if it is a significance level strictly between 0 and 0.5, else a ValueError."""
+    if not 0.0 < alpha < 0.5:
+        raise ValueError(f"alpha must be between 0 and 0.5 (e.g. 0.05), got {alpha}")
+    return alpha
 
 
 def verdict(mean_difference: float | None, p_value: float | None, direction: Direction | None,

@@ -7,12 +7,18 @@ for the smoke preset). This is the only module of the experiments that imports t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from dynadrop.core import Constant, parse_schedule
 from dynadrop.experiments.plan import ScheduleEntry, default_schedules
+from dynadrop.experiments.tuning import default_candidates
 from dynadrop.gpt.config import TrainConfig, preset
 from dynadrop.gpt.distributed import resolve_device
 from dynadrop.gpt.sampling import load_trained_model, measure_inference_speed
@@ -68,12 +74,18 @@ def train_config(preset_name: str, overrides: dict[str, Any], schedule: str, see
     return preset(chosen.gpt_preset, **{**chosen.budget, **overrides, "schedule": schedule, "seed": seed})
 
 
-def build_config(preset_name: str, overrides: dict[str, Any], schedule: str, seed: int) -> dict[str, Any]:
-    """Everything one run needs, as JSON-ready data (recorded in the run's ``request.json``)."""
-    return {
+def build_config(preset_name: str, overrides: dict[str, Any], schedule: str, seed: int, *,
+                 timing: bool = False) -> dict[str, Any]:
+    """Everything one run needs, as JSON-ready data (recorded in the run's ``request.json``).
+
+    ``timing``: the run warms the compiler up before training (see :func:`warm_up`), so its
+    training time does not depend on whether it happened to be the first to compile.
+    """
+    config = {
         "train": train_config(preset_name, overrides, schedule, seed).to_dict(),
         "inference": compare_preset(preset_name).inference,
     }
+    return {**config, "warm_up": True} if timing else config
 
 
 def total_steps(config: dict[str, Any]) -> int:
@@ -82,18 +94,53 @@ def total_steps(config: dict[str, Any]) -> int:
 
 def preset_schedules(preset_name: str, overrides: dict[str, Any]) -> list[ScheduleEntry]:
     """The default schedule set at the preset's base rate (its fixed dropout rate, e.g. 0.2)."""
+    return default_schedules(*_base_rate_and_steps(preset_name, overrides))
+
+
+def preset_candidates(preset_name: str, overrides: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The tuning candidates of the default schedule set at the preset's base rate and budget."""
+    return default_candidates(*_base_rate_and_steps(preset_name, overrides))
+
+
+def _base_rate_and_steps(preset_name: str, overrides: dict[str, Any]) -> tuple[float, int]:
     base = preset(compare_preset(preset_name).gpt_preset).schedule
     rule = parse_schedule(base) if isinstance(base, str) else None
     if not isinstance(rule, Constant):
         raise ValueError(f"preset {preset_name!r} has no single fixed dropout rate ({base!r}); "
                          "name the schedules with --schedules")
-    return default_schedules(rule.rate, train_config(preset_name, overrides, base, 0).max_steps)
+    return rule.rate, train_config(preset_name, overrides, base, 0).max_steps
 
 
 def execute(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """Train (resuming from the run's checkpoint if any), then measure inference speed in eval mode."""
+    """Train (resuming from the run's checkpoint if any), then measure inference speed in eval mode.
+
+    The record also says how the time was measured: torch threads, the 1-minute load average
+    before and after, and the warm-up's duration when the run had one.
+    """
     settings = TrainConfig.from_dict(config["train"])
+    load_before = os.getloadavg()[0]
+    warm_up_s = warm_up(settings, run_dir) if config.get("warm_up") else None
     summary = train(settings, run_dir, progress=False)
     model, _, _ = load_trained_model(run_dir, device=str(resolve_device(settings.device)))
     speed = measure_inference_speed(model, seed=settings.seed, **config["inference"])
-    return {"inference_tokens_per_s": speed, "inference_protocol": config["inference"], "summary": summary}
+    return {"inference_tokens_per_s": speed, "inference_protocol": config["inference"], "summary": summary,
+            "timing": {"threads": torch.get_num_threads(), "load_average_before": load_before,
+                       "load_average_after": os.getloadavg()[0], "warm_up_s": warm_up_s}}
+
+
+def warm_up(settings: TrainConfig, run_dir: Path) -> float:
+    """Compile every graph a run can use before its timed training; returns the seconds it took.
+
+    Two throwaway steps, the first with dropout on and the second at rate 0, and two evaluations,
+    train in a scratch directory beside the run: this fills Inductor's on-disk cache (and this
+    process' compiled code), so a timed run pays a warm compile, the same for every schedule.
+    Eager runs have nothing to warm up.
+    """
+    if not settings.compile:
+        return 0.0
+    started = time.perf_counter()
+    scratch = replace(settings, max_steps=2, warmup_steps=0, eval_interval=2, eval_batches=1,
+                      log_interval=1, checkpoint_interval=2, schedule="step:0.1,0.0@1")
+    with tempfile.TemporaryDirectory(prefix="warm-up-", dir=run_dir.parent) as directory:
+        train(scratch, Path(directory), progress=False)
+    return time.perf_counter() - started
