@@ -12,9 +12,10 @@ import pytest
 from dynadrop.experiments.analysis import analyse, load_plan
 from dynadrop.experiments.metrics import METRIC_TABLE
 from dynadrop.experiments.plan import ComparePlan, ScheduleEntry
-from dynadrop.experiments.plots import PLOT_FILES
+from dynadrop.experiments.plots import PLOT_FILES, seed_band
 from dynadrop.experiments.records import FAILURE, PLAN
-from dynadrop.experiments.report import write_report
+from dynadrop.experiments.report import console_summary, write_report
+from dynadrop.experiments.stats import holm_adjust
 from dynadrop.gpt.files import atomic_write_json
 from tests.experiments.run_format import write_finished_run
 
@@ -131,3 +132,37 @@ def test_missing_directory_is_a_clear_error(tmp_path):
         analyse(tmp_path / "nope")
     with pytest.raises(FileNotFoundError, match="no plan.json"):
         analyse(tmp_path)
+
+
+def test_schedule_panels_have_one_panel_per_schedule(comparison):
+    write_report(comparison)
+    height, width = matplotlib.image.imread(comparison / "plots" / "schedules.png").shape[:2]
+    assert (width, height) == (3 * 420, 2 * 320)  # 4 schedules: 3 columns x 2 rows at 100 dpi
+
+
+def test_seed_band_is_the_mean_and_sample_std_on_common_steps():
+    band = seed_band([{0: 1.0, 10: 2.0, 20: 4.0}, {0: 3.0, 10: 4.0}])
+    assert band.steps == [0, 10]
+    assert band.mean == pytest.approx([2.0, 3.0]) and band.std == pytest.approx([np.sqrt(2)] * 2)
+    assert seed_band([{0: 1.0}]).std == pytest.approx([0.0])
+
+
+def test_report_shows_raw_and_holm_p_effect_size_and_pairs_per_seed(comparison):
+    analysis = write_report(comparison, alpha=0.1)
+    text = (comparison / "report.md").read_text()
+    assert "| effect size d | p | p (Holm) | verdict |" in text and "90% CI of diff" in text
+    assert "Holm-adjusted p < 0.1 over the 3 schedules compared" in text
+    fast = analysis.results["fast"]["best_val_loss"].comparison
+    slow = analysis.results["slow"]["best_val_loss"].comparison
+    broken = analysis.results["broken"]["best_val_loss"].comparison
+    assert broken.p_value is None  # one seed: not a member of the family
+    assert [fast.p_adjusted, slow.p_adjusted] == pytest.approx(holm_adjust([fast.p_value, slow.p_value]))
+    assert fast.p_adjusted > fast.p_value
+    fast_best = [min(CURVES["fast"][s]) for s in SEEDS]
+    base_best = [min(CURVES["fixed-0.2"][s]) for s in SEEDS]
+    cell = f"{fast_best[1]:.4f} ({fast_best[1] - base_best[1]:+.4f})"
+    assert cell in text and cell in console_summary(analysis)
+    rows = list(csv.DictReader((comparison / "results.csv").open()))
+    row = next(r for r in rows if r["schedule"] == "fast" and r["metric"] == "best_val_loss")
+    assert float(row["p_holm"]) == pytest.approx(fast.p_adjusted)
+    assert float(row["effect_size"]) == pytest.approx(fast.effect_size)

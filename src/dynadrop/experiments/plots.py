@@ -2,11 +2,14 @@
 
 ``val_loss.png``: validation loss vs step, mean over seeds with a +-1 sample-std band.
 ``rates.png``: dropout rate vs step per schedule (mean over seeds; one line per group if they differ).
+``schedules.png``: one panel per schedule: its validation loss (seed band) against the baseline's,
+and its dropout rate (seed band: a validation-driven rule differs by seed) on a second axis.
 ``time_to_target.png``: steps to the convergence target, mean with a 95% CI bar; unreached runs noted.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -19,18 +22,40 @@ from dynadrop.experiments.analysis import Analysis  # noqa: E402
 from dynadrop.experiments.plan import RunKey  # noqa: E402
 from dynadrop.gpt.files import atomic_write  # noqa: E402
 
-PLOT_FILES = ("val_loss.png", "rates.png", "time_to_target.png")
+PLOT_FILES = ("val_loss.png", "rates.png", "schedules.png", "time_to_target.png")
+PANEL_COLUMNS = 3
+
+
+@dataclass(frozen=True)
+class SeedBand:
+    """A curve over the steps every seed has: mean and ±1 sample std (zero spread for one seed)."""
+
+    steps: list[int]
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def seed_band(curves: list[dict[int, float]]) -> SeedBand:
+    """Mean and sample std across seeds of per-seed curves {step: value}, on their common steps."""
+    steps = sorted(set.intersection(*(set(curve) for curve in curves)))
+    values = np.array([[curve[step] for step in steps] for curve in curves], dtype=float)
+    std = values.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros(len(steps))
+    return SeedBand(steps, values.mean(axis=0), std)
 
 
 def write_plots(analysis: Analysis, plots_dir: Path) -> list[Path]:
     """Draw every plot of ``analysis`` into ``plots_dir``; returns the files written."""
     plots_dir.mkdir(parents=True, exist_ok=True)
-    drawers = (_val_loss, _rates, _time_to_target)
+    panels = max(1, len(analysis.plan.labels))
+    columns = min(panels, PANEL_COLUMNS)
+    rows = -(-panels // columns)
+    plots = ((_val_loss, False), (_rates, False), (_schedule_panels, True), (_time_to_target, False))
     paths = []
-    for name, draw in zip(PLOT_FILES, drawers, strict=True):
-        figure, axes = plt.subplots(figsize=(8, 5))
+    for name, (draw, panelled) in zip(PLOT_FILES, plots, strict=True):
+        grid, size = ((rows, columns), (4.2 * columns, 3.2 * rows)) if panelled else ((1, 1), (8, 5))
+        figure, axes = plt.subplots(*grid, figsize=size, squeeze=False)
         try:
-            draw(analysis, axes)
+            draw(analysis, axes.ravel() if panelled else axes[0, 0])
             figure.tight_layout()
             paths.append(_save_atomic(figure, plots_dir / name))
         finally:
@@ -42,22 +67,51 @@ def _finished_keys(analysis: Analysis, label: str) -> list[RunKey]:
     return [RunKey(label, seed) for seed in analysis.plan.seeds if RunKey(label, seed) in analysis.runs]
 
 
+def _val_loss_curves(analysis: Analysis, label: str) -> list[dict[int, float]]:
+    return [{point.step: point.val_loss for point in analysis.runs[key].evals}
+            for key in _finished_keys(analysis, label)]
+
+
+def _rate_curves(analysis: Analysis, label: str) -> list[dict[int, float]]:
+    """Per seed, the mean rate over groups at each logged step."""
+    return [{step: float(np.mean(list(rates.values()))) for step, rates in analysis.runs[key].rate_curve}
+            for key in _finished_keys(analysis, label)]
+
+
+def _draw_band(axes: plt.Axes, band: SeedBand, **style) -> None:
+    line, = axes.plot(band.steps, band.mean, **style)
+    if band.std.any():
+        axes.fill_between(band.steps, band.mean - band.std, band.mean + band.std, color=line.get_color(),
+                          alpha=0.2)
+
+
 def _val_loss(analysis: Analysis, axes: plt.Axes) -> None:
     for label in analysis.plan.labels:
-        curves = [{point.step: point.val_loss for point in analysis.runs[key].evals}
-                  for key in _finished_keys(analysis, label)]
-        if not curves:
-            continue
-        steps = sorted(set.intersection(*(set(curve) for curve in curves)))
-        values = np.array([[curve[step] for step in steps] for curve in curves])
-        mean = values.mean(axis=0)
-        line, = axes.plot(steps, mean, label=label)
-        if len(curves) > 1:
-            spread = values.std(axis=0, ddof=1)
-            axes.fill_between(steps, mean - spread, mean + spread, color=line.get_color(), alpha=0.2)
+        curves = _val_loss_curves(analysis, label)
+        if curves:
+            _draw_band(axes, seed_band(curves), label=label)
     axes.set(xlabel="step", ylabel="validation loss (eval mode)",
              title="Validation loss: mean over seeds, band = ±1 sample std")
     _legend(axes)
+
+
+def _schedule_panels(analysis: Analysis, panels: np.ndarray) -> None:
+    baseline = _val_loss_curves(analysis, analysis.plan.baseline)
+    for label, axes in zip(analysis.plan.labels, panels, strict=False):
+        curves = _val_loss_curves(analysis, label)
+        axes.set(title=label, xlabel="step", ylabel="val loss")
+        if not curves:
+            axes.text(0.5, 0.5, "no finished runs", transform=axes.transAxes, ha="center")
+            continue
+        if baseline and label != analysis.plan.baseline:
+            _draw_band(axes, seed_band(baseline), color="0.6", linestyle="--", label="baseline")
+        _draw_band(axes, seed_band(curves), color="tab:blue", label="val loss")
+        rate_axes = axes.twinx()
+        _draw_band(rate_axes, seed_band(_rate_curves(analysis, label)), color="tab:red", label="rate")
+        rate_axes.set_ylabel("dropout rate", color="tab:red")
+        rate_axes.set_ylim(bottom=0.0)
+    for axes in panels[len(analysis.plan.labels):]:
+        axes.set_visible(False)
 
 
 def _rates(analysis: Analysis, axes: plt.Axes) -> None:
