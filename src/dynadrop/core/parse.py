@@ -39,7 +39,7 @@ Schedule specs (p = drop probability; times: int = steps, float = fraction of tr
   curriculum:0.2,gamma=0.001   rises as p(1 - exp(-gamma * step))
   adaptive:0.2,delta=0.05,patience=1,threshold=0.01,cooldown=0,ema=0.5,min=0.0,max=0.5
                                validation-driven: lower on improvement, raise after patience
-  gap:0.2,target=0.1,kp=0.5,ki=0.1,ema=0.5,warmup=2,target_mode=abs,min=0.0,max=0.5
+  gap:0.2,target=0.1,kp=0.25,ki=0.1,ema=0.5,warmup=1,target_mode=abs,min=0.0,max=0.5
                                PI control of the gap val_loss - train_loss towards the target
   composite:0.2,gap=0.5,trend=1.0,grad_norm=0.05,lr=0.2,target=0.1,ema=0.5,min=0.0,max=0.5
                                initial + weighted signals (weight 0 or absent: not read)

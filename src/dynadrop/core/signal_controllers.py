@@ -46,7 +46,7 @@ class GapAdaptive(SpecController):
     defaults: ClassVar[dict[str, Any]] = {
         "target": 0.1,
         "target_mode": "abs",
-        "kp": 0.5,
+        "kp": 0.25,
         "ki": 0.1,
         "ema": 0.0,
         "warmup": 0,
@@ -64,7 +64,7 @@ class GapAdaptive(SpecController):
         *,
         target: float = 0.1,
         target_mode: TargetMode = "abs",
-        kp: float = 0.5,
+        kp: float = 0.25,
         ki: float = 0.1,
         ema: float = 0.0,
         warmup: int = 0,
