@@ -90,6 +90,8 @@ class SpecController(Controller):
 
     initial: float
     on_nonfinite: NonFinite
+    num_observed: int
+    _rate: float
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments, for equality and the spec string."""
@@ -155,16 +157,23 @@ class SpecController(Controller):
             raise ValueError(f"on_nonfinite must be 'raise' or 'skip', got {on_nonfinite!r}")
         self.ema, self.on_nonfinite = float(ema), on_nonfinite
 
-    def _all_finite(self, values: Mapping[str, float]) -> bool:
-        """True if every value is finite; else raise, or warn and return False (``skip``)."""
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def _read(self, metrics: Mapping[str, float]) -> dict[str, float] | None:
+        """The signals out of ``metrics``, counted as one observation; ``None`` (not counted)
+        when one is not finite and ``on_nonfinite="skip"`` (warned), a ValueError otherwise."""
+        values = pick_signals(self, metrics)
         for name, value in values.items():
             if not math.isfinite(value):
                 message = f"{name} is {value!r}: a feedback-driven dropout rate needs a finite metric"
                 if self.on_nonfinite == "raise":
                     raise ValueError(message + " (pass on_nonfinite='skip' to ignore such values)")
                 warnings.warn(message + "; skipped", RuntimeWarning, stacklevel=3)
-                return False
-        return True
+                return None
+        self.num_observed += 1
+        return values
 
     def _clamp(self, rate: float) -> float:
         """``rate`` within ``[min_rate, max_rate]``, rounded so steps do not drift (2e-17 for 0)."""
@@ -262,18 +271,11 @@ class ValLossAdaptive(SpecController):
         self.cooldown_left = 0
         self.num_observed = 0
 
-    @property
-    def rate(self) -> float:
-        return self._rate
-
     def observe(self, value: float | None = None, /, **metrics: float) -> None:
-        if value is None:
-            value = pick_signals(self, metrics)[self.monitor]
-        value = float(value)
-        if not self._all_finite({self.monitor: value}):
+        values = self._read(metrics if value is None else {self.monitor: value})
+        if values is None:
             return
-        self.num_observed += 1
-        s = smooth(self.smoothed, value, self.ema)
+        s = smooth(self.smoothed, values[self.monitor], self.ema)
         self.smoothed = s
         if self.best is None:
             self.best = s

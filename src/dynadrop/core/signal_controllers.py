@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Literal
 
-from dynadrop.core.controllers import NonFinite, SpecController, check_count, pick_signals, smooth
+from dynadrop.core.controllers import NonFinite, SpecController, check_count, smooth
 from dynadrop.core.rates import check_rate
 
 TargetMode = Literal["abs", "rel"]
@@ -92,17 +92,10 @@ class GapAdaptive(SpecController):
         self.integral = 0.0
         self.num_observed = 0
 
-    @property
-    def rate(self) -> float:
-        return self._rate
-
     def observe(self, **metrics: float) -> None:
         """Take ``train_loss=`` and ``val_loss=`` (other keywords are ignored)."""
-        values = pick_signals(self, metrics)
-        if not self._all_finite(values):
-            return
-        self.num_observed += 1
-        if self.num_observed <= self.warmup:
+        values = self._read(metrics)
+        if values is None or self.num_observed <= self.warmup:
             return
         gap = values["val_loss"] - values["train_loss"]
         if self.target_mode == "rel":
@@ -213,20 +206,14 @@ class CompositeAdaptive(SpecController):
         self.lr_max = 0.0
         self.num_observed = 0
 
-    @property
-    def rate(self) -> float:
-        return self._rate
-
     def observe(self, **metrics: float) -> None:
         """Take the keywords named in ``signals`` (other keywords are ignored)."""
-        values = pick_signals(self, metrics)
-        if not self._all_finite(values):
-            return
-        if "grad_norm" in values and values["grad_norm"] <= 0:
+        if metrics.get("grad_norm", 1.0) <= 0 and "grad_norm" in self.signals:
             raise ValueError(f"composite reads log(grad_norm), so grad_norm must be > 0, "
-                             f"got {values['grad_norm']!r}")
-        self.num_observed += 1
-        raw = dict(values)
+                             f"got {metrics['grad_norm']!r}")
+        raw = self._read(metrics)
+        if raw is None:
+            return
         if "val_loss" in raw and "train_loss" in raw:
             raw["gap"] = raw["val_loss"] - raw["train_loss"]
         for name in ("gap", "val_loss", "grad_norm"):
