@@ -36,6 +36,18 @@ chains = st.builds(
     named,
 )
 any_schedule = st.one_of(named, chains)
+gains = st.floats(min_value=0.0, max_value=10.0, allow_nan=False)
+weights = st.floats(min_value=-2.0, max_value=2.0, allow_nan=False)
+emas = st.floats(min_value=0.0, max_value=0.99, allow_nan=False)
+gap_rules = st.builds(
+    dd.GapAdaptive, st.floats(min_value=0.0, max_value=0.5), target=st.floats(-1.0, 1.0),
+    target_mode=st.sampled_from(["abs", "rel"]), kp=gains, ki=gains.map(lambda g: g or 0.1),
+    ema=emas, warmup=st.integers(min_value=0, max_value=5),
+)
+composite_rules = st.builds(
+    dd.CompositeAdaptive, st.floats(min_value=0.0, max_value=0.5), gap=weights, trend=weights,
+    grad_norm=weights, lr=st.just(0.25), target=st.floats(-1.0, 1.0), ema=emas,
+)
 
 
 @given(any_schedule, totals, st.data())
@@ -53,6 +65,14 @@ def test_spec_round_trip(schedule):
     assert str(rebuilt) == spec
     for step in (0, 7, 500, 1000):
         assert rebuilt(step, 1000) == schedule(step, 1000)
+
+
+@given(st.one_of(gap_rules, composite_rules))
+def test_controller_spec_round_trip(controller):
+    spec = str(controller)
+    rebuilt = dd.parse_schedule(spec)
+    assert rebuilt == controller
+    assert str(rebuilt) == spec
 
 
 @given(interpolated, totals)

@@ -18,8 +18,8 @@ from dynadrop.experiments.plan import (
 def test_default_set_has_every_schedule_family_at_the_base_rate():
     entries = default_schedules(0.2, 5000)
     labels = [entry.label for entry in entries]
-    assert labels == ["fixed-0.2", "fixed-0", "linear", "exponential", "cosine", "adaptive", "early", "late",
-                      "curriculum"]
+    assert labels == ["fixed-0.2", "fixed-0", "linear", "exponential", "cosine", "adaptive", "gap", "early",
+                      "late", "curriculum"]
     rules = {entry.label: parse_schedule(entry.spec) for entry in entries}
     assert rules["fixed-0.2"](0, 5000) == pytest.approx(0.2)
     assert rules["fixed-0"](2500, 5000) == 0.0
@@ -28,6 +28,7 @@ def test_default_set_has_every_schedule_family_at_the_base_rate():
         assert rules[decaying](5000, 5000) == pytest.approx(0.0)
     assert rules["curriculum"].gamma == pytest.approx(0.001)
     assert rules["adaptive"].rate == pytest.approx(0.2)
+    assert (rules["gap"].rate, rules["gap"].target) == (pytest.approx(0.2), 0.3)
 
 
 def test_labels_from_specs_and_label_equals_spec():

@@ -32,7 +32,8 @@ def test_run_directory_contract(smoke, tmp_path):
     trains = [m for m in metrics if m["type"] == "train"]
     assert [m["step"] for m in evals] == [0, 10, 20]
     assert [m["step"] for m in trains] == [5, 10, 15, 20]
-    assert set(evals[0]) == {"type", "step", "train_loss", "val_loss", "rates", "wall_time"}
+    assert set(evals[0]) == {"type", "step", "train_loss", "val_loss", "grad_norm", "lr", "rates",
+                             "wall_time"}
     assert set(trains[0]) == {"type", "step", "loss", "lr", "rates", "wall_time", "tokens_per_s"}
     vocab = len(set((tmp_path / "corpus.txt").read_text()))
     assert evals[0]["val_loss"] == pytest.approx(math.log(vocab), abs=0.15)

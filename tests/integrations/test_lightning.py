@@ -169,3 +169,39 @@ def test_import_error_says_how_to_install(monkeypatch):
     monkeypatch.delitem(sys.modules, "dynadrop.integrations.lightning")
     with pytest.raises(ImportError, match=r"pip install 'dynadrop\[lightning\]'"):
         import dynadrop.integrations.lightning  # noqa: F401
+
+
+GAPS = [(1.0, 1.1), (0.8, 1.2), (0.7, 1.3), (0.6, 1.2)]  # per epoch: (train_eval, val)
+
+
+class GapModule(TinyModule):
+    """Logs a scripted eval-mode training loss and validation loss under its own names."""
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        train_loss, val_loss = GAPS[self.current_epoch]
+        self.log("loss/train_eval", train_loss)
+        self.log("loss/val", val_loss)
+
+
+def test_monitor_mapping_feeds_the_gap_rule_its_two_signals(tmp_path):
+    spec = "gap:0.2,target=0.2,kp=0.5,ki=0.2"
+    callback, recorder = DropoutSchedulerCallback(
+        spec, monitor={"val_loss": "loss/val", "train_loss": "loss/train_eval"}), RateRecorder()
+    trainer = make_trainer(tmp_path, [callback, recorder], max_epochs=4, num_sanity_val_steps=0)
+    trainer.fit(GapModule(), loader(), loader())
+    reference, expected = dd.parse_schedule(spec), [0.2]
+    for train_loss, val_loss in GAPS[:3]:
+        reference.observe(train_loss=train_loss, val_loss=val_loss)
+        expected.append(reference.rate)
+    per_epoch = [rates["head_dropout"] for _, rates in recorder.records[::BATCHES_PER_EPOCH]]
+    assert per_epoch == pytest.approx(expected)
+    assert len(set(per_epoch)) == 4
+
+
+def test_a_mapped_signal_that_is_not_logged_holds_the_rate_and_warns(tmp_path):
+    callback = DropoutSchedulerCallback("gap:0.2", monitor={"val_loss": "loss/val"})
+    trainer = make_trainer(tmp_path, [callback], max_epochs=2, num_sanity_val_steps=0)
+    with pytest.warns(UserWarning, match=r"monitors 'train_loss' \(its train_loss\)"):
+        trainer.fit(GapModule(), loader(), loader())
+    assert callback.scheduler.rates == {"mlp": 0.2, "other": 0.2}
+    assert callback.scheduler.controllers["default"].num_observed == 0

@@ -14,6 +14,8 @@ from transformers import (
     BertForSequenceClassification,
     Trainer,
     TrainerCallback,
+    TrainerControl,
+    TrainerState,
     TrainingArguments,
 )
 
@@ -166,3 +168,19 @@ def test_import_error_says_how_to_install(monkeypatch):
     monkeypatch.delitem(sys.modules, "dynadrop.integrations.transformers")
     with pytest.raises(ImportError, match=r"pip install 'dynadrop\[transformers\]'"):
         import dynadrop.integrations.transformers  # noqa: F401
+
+
+def test_monitor_mapping_reads_each_signal_from_the_evaluation_metrics():
+    callback = DropoutSchedulerCallback(
+        "gap:0.2,target=0.1,kp=1.0,ki=0.0",
+        monitor={"val_loss": "eval_val_loss", "train_loss": "eval_train_loss"})
+    state, control = TrainerState(max_steps=10), TrainerControl()
+    callback.on_train_begin(None, state, control, model=tiny_classifier())
+    callback.on_evaluate(None, state, control,
+                         metrics={"eval_val_loss": 1.5, "eval_train_loss": 1.2, "epoch": 1.0})
+    assert callback.scheduler.rates["attention"] == pytest.approx(0.2 + 1.0 * (0.3 - 0.1))
+
+
+def test_monitor_must_be_a_name_or_a_mapping_of_names():
+    with pytest.raises(TypeError, match=r"monitor must be a metric name or a mapping .* got 3"):
+        DropoutSchedulerCallback("gap:0.2", monitor=3)

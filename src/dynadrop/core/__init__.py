@@ -21,6 +21,7 @@ from dynadrop.core.schedules import (
     Schedule,
     Step,
 )
+from dynadrop.core.signal_controllers import CompositeAdaptive, GapAdaptive
 from dynadrop.core.sites import GROUPS, DropoutSite, find_dropout_sites, sites_table, unwrap_model
 from dynadrop.core.surgery import CompileSafeReport, make_compile_safe
 
@@ -29,6 +30,7 @@ __all__ = [
     "SPEC_HELP",
     "Chain",
     "CompileSafeReport",
+    "CompositeAdaptive",
     "Constant",
     "Controller",
     "Cosine",
@@ -37,6 +39,7 @@ __all__ = [
     "DropoutSite",
     "Early",
     "Exponential",
+    "GapAdaptive",
     "Late",
     "Linear",
     "MaskDraw",

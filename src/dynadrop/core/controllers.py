@@ -1,7 +1,9 @@
-"""Controllers: dropout rates driven by feedback (a validation metric) rather than by time.
+"""Controllers: dropout rates driven by feedback (observed metrics) rather than by time.
 
-A controller owns a little state (current rate, best metric, patience and cooldown counters),
-exposes it through ``state_dict()``, and can be called like a schedule to read its rate.
+A controller owns a little state (current rate, smoothed signal, counters), exposes it through
+``state_dict()``, names the metrics it reads in ``signals``, and can be called like a schedule
+to read its rate. :class:`SpecController` gives the rules that have a spec string their
+equality, printing and parsing; :class:`ValLossAdaptive` is the validation-loss rule.
 """
 
 from __future__ import annotations
@@ -9,17 +11,30 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABC, abstractmethod
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from dynadrop.core.rates import check_rate, format_rate, parse_rate
 from dynadrop.core.specs import parse_float_option, split_body
 from dynadrop.core.timing import check_progress
 
+NonFinite = Literal["raise", "skip"]
+
 
 class Controller(ABC):
-    """A stateful rate rule fed with a metric through :meth:`observe`."""
+    """A stateful rate rule fed with metrics through :meth:`observe`.
 
-    monitor: str
+    ``signals`` names the metrics ``observe`` reads (default: the one named ``monitor``);
+    ``monitor`` names the validation metric among them (a framework callback's plain
+    ``monitor=`` string says under which name that one is logged).
+    """
+
+    monitor: str = "val_loss"
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """The metric names :meth:`observe` takes, e.g. ``("val_loss",)``."""
+        return (self.monitor,)
 
     @property
     @abstractmethod
@@ -31,8 +46,8 @@ class Controller(ABC):
         return self.rate
 
     @abstractmethod
-    def observe(self, value: float) -> None:
-        """Take one new value of the monitored metric (e.g. after each evaluation)."""
+    def observe(self, *args: float, **metrics: float) -> None:
+        """Take one new value of each signal (e.g. after each evaluation)."""
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]: ...
@@ -41,28 +56,135 @@ class Controller(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def pick_signals(controller: Controller, metrics: Mapping[str, float]) -> dict[str, float]:
+    """The controller's signals out of ``metrics`` as floats; a missing one is a ValueError."""
+    missing = [name for name in controller.signals if name not in metrics]
+    if missing:
+        raise ValueError(
+            f"{controller} reads {', '.join(controller.signals)} but was not given "
+            f"{', '.join(missing)} (given: {', '.join(sorted(metrics)) or 'nothing'})"
+        )
+    return {name: float(metrics[name]) for name in controller.signals}
+
+
+def smooth(previous: float | None, value: float, ema: float) -> float:
+    """One EMA step ``ema * previous + (1 - ema) * value``; the first value starts it."""
+    return value if previous is None else ema * previous + (1 - ema) * value
+
+
+class SpecController(Controller):
+    """A controller built from ``initial`` plus the options in ``defaults`` (in spec order).
+
+    Subclasses set ``name``, ``defaults``, which options are ints (``int_options``) or text
+    (``text_options``, the rest are floats), and which are always printed (``shown``).
+    Equality, ``repr``, the spec string and :meth:`from_body` follow from those tables, so
+    ``parse_schedule(str(c)) == c``.
+    """
+
+    name: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]]
+    int_options: ClassVar[frozenset[str]] = frozenset()
+    text_options: ClassVar[frozenset[str]] = frozenset({"on_nonfinite"})
+    shown: ClassVar[frozenset[str]] = frozenset()
+    spec_keys: ClassVar[dict[str, str]] = {"min_rate": "min", "max_rate": "max"}
+
+    initial: float
+    on_nonfinite: NonFinite
+    num_observed: int
+    _rate: float
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments, for equality and the spec string."""
+        return {name: getattr(self, name) for name in ("initial", *self.defaults)}
+
+    def spec_options(self) -> dict[str, Any]:
+        """The options the spec string prints: those always shown and those not at default."""
+        config = self.config()
+        config.pop("initial")
+        return {key: value for key, value in config.items()
+                if key in self.shown or value != self.defaults[key]}
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.config() == other.config()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+    def __str__(self) -> str:
+        parts = [format_rate(self.initial)]
+        parts += [f"{self.spec_keys.get(key, key)}={value}" for key, value in self.spec_options().items()]
+        return f"{self.name}:" + ",".join(parts)
+
+    @classmethod
+    def from_body(cls, body: str) -> SpecController:
+        spec_to_arg = {cls.spec_keys.get(key, key): key for key in cls.defaults}
+        (initial,), options = split_body(body, cls.name, positional=1, options=tuple(spec_to_arg))
+        kwargs: dict[str, Any] = {}
+        for spec_key, text in options.items():
+            arg = spec_to_arg[spec_key]
+            if arg in cls.text_options:
+                kwargs[arg] = text
+            elif arg in cls.int_options:
+                try:
+                    kwargs[arg] = int(text)
+                except ValueError:
+                    raise ValueError(f"{cls.name}: {spec_key}={text!r} is not an int") from None
+            else:
+                kwargs[arg] = parse_float_option(options, spec_key, cls.name, cls.defaults[arg])
+        return cls(parse_rate(initial, f"{cls.name} initial rate"), **kwargs)
+
+    def _check_bounds(self, initial: float, min_rate: float, max_rate: float) -> None:
+        """Set ``initial``, ``min_rate`` and ``max_rate`` after checking min <= initial <= max."""
+        self.initial = check_rate(initial, f"{self.name} initial rate")
+        self.min_rate = check_rate(min_rate, f"{self.name} min_rate")
+        self.max_rate = check_rate(max_rate, f"{self.name} max_rate")
+        if not self.min_rate <= self.initial <= self.max_rate:
+            raise ValueError(
+                f"{self.name} initial rate {initial!r} must lie within [min_rate, max_rate] = "
+                f"[{min_rate!r}, {max_rate!r}]"
+            )
+
+    def _check_common(self, ema: float, on_nonfinite: str) -> None:
+        """Set ``ema`` and ``on_nonfinite`` after checking them."""
+        if not (0.0 <= ema < 1.0):
+            raise ValueError(f"{self.name} ema must lie in [0, 1), got {ema!r}")
+        if on_nonfinite not in ("raise", "skip"):
+            raise ValueError(f"on_nonfinite must be 'raise' or 'skip', got {on_nonfinite!r}")
+        self.ema, self.on_nonfinite = float(ema), on_nonfinite
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def _read(self, metrics: Mapping[str, float]) -> dict[str, float] | None:
+        """The signals out of ``metrics``, counted as one observation; ``None`` (not counted)
+        when one is not finite and ``on_nonfinite="skip"`` (warned), a ValueError otherwise."""
+        values = pick_signals(self, metrics)
+        for name, value in values.items():
+            if not math.isfinite(value):
+                message = f"{name} is {value!r}: a feedback-driven dropout rate needs a finite metric"
+                if self.on_nonfinite == "raise":
+                    raise ValueError(message + " (pass on_nonfinite='skip' to ignore such values)")
+                warnings.warn(message + "; skipped", RuntimeWarning, stacklevel=3)
+                return None
+        self.num_observed += 1
+        return values
+
+    def _clamp(self, rate: float) -> float:
+        """``rate`` within ``[min_rate, max_rate]``, rounded so steps do not drift (2e-17 for 0)."""
+        return round(min(max(rate, self.min_rate), self.max_rate), 12)
+
+
 Mode = Literal["min", "max"]
 ThresholdMode = Literal["rel", "abs"]
-NonFinite = Literal["raise", "skip"]
-
-_DEFAULTS: dict[str, Any] = {
-    "delta": 0.05,
-    "factor": None,
-    "mode": "min",
-    "threshold": 0.0,
-    "threshold_mode": "rel",
-    "patience": 0,
-    "cooldown": 0,
-    "min_rate": 0.0,
-    "max_rate": 0.5,
-    "ema": 0.0,
-    "monitor": "val_loss",
-    "on_nonfinite": "raise",
-}
-_SPEC_KEYS = {"min_rate": "min", "max_rate": "max"}
 
 
-class ValLossAdaptive(Controller):
+class ValLossAdaptive(SpecController):
     """Lower the rate while validation loss improves; raise it when it stalls.
 
     The vocabulary follows ``torch.optim.lr_scheduler.ReduceLROnPlateau``:
@@ -77,10 +199,27 @@ class ValLossAdaptive(Controller):
       up ``rate / factor``), and the rate is kept within ``[min_rate, max_rate]``;
     - after a change, ``cooldown`` observations pass with no change.
 
-    Non-finite metric values raise by default; ``on_nonfinite="skip"`` warns and ignores them.
+    ``observe(value)`` or ``observe(val_loss=value)`` (the keyword is ``monitor``). Non-finite
+    metric values raise by default; ``on_nonfinite="skip"`` warns and ignores them.
     """
 
     name = "adaptive"
+    defaults: ClassVar[dict[str, Any]] = {
+        "delta": 0.05,
+        "factor": None,
+        "mode": "min",
+        "threshold": 0.0,
+        "threshold_mode": "rel",
+        "patience": 0,
+        "cooldown": 0,
+        "min_rate": 0.0,
+        "max_rate": 0.5,
+        "ema": 0.0,
+        "monitor": "val_loss",
+        "on_nonfinite": "raise",
+    }
+    int_options = frozenset({"patience", "cooldown"})
+    text_options = frozenset({"mode", "threshold_mode", "monitor", "on_nonfinite"})
 
     def __init__(
         self,
@@ -99,14 +238,7 @@ class ValLossAdaptive(Controller):
         monitor: str = "val_loss",
         on_nonfinite: NonFinite = "raise",
     ) -> None:
-        self.initial = check_rate(initial, "adaptive initial rate")
-        self.min_rate = check_rate(min_rate, "adaptive min_rate")
-        self.max_rate = check_rate(max_rate, "adaptive max_rate")
-        if not self.min_rate <= self.initial <= self.max_rate:
-            raise ValueError(
-                f"adaptive initial rate {initial!r} must lie within [min_rate, max_rate] = "
-                f"[{min_rate!r}, {max_rate!r}]"
-            )
+        self._check_bounds(initial, min_rate, max_rate)
         if factor is not None:
             delta = None
             if not (0.0 < factor < 1.0):
@@ -122,16 +254,12 @@ class ValLossAdaptive(Controller):
         if not (math.isfinite(threshold) and threshold >= 0.0):
             raise ValueError(f"adaptive threshold must be >= 0, got {threshold!r}")
         for key, count in (("patience", patience), ("cooldown", cooldown)):
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise ValueError(f"adaptive {key} must be an int >= 0, got {count!r}")
-        if not (0.0 <= ema < 1.0):
-            raise ValueError(f"adaptive ema must lie in [0, 1), got {ema!r}")
-        if on_nonfinite not in ("raise", "skip"):
-            raise ValueError(f"on_nonfinite must be 'raise' or 'skip', got {on_nonfinite!r}")
+            check_count(f"adaptive {key}", count)
+        self._check_common(ema, on_nonfinite)
         self.delta, self.factor, self.mode = delta, factor, mode
         self.threshold, self.threshold_mode = float(threshold), threshold_mode
-        self.patience, self.cooldown, self.ema = patience, cooldown, float(ema)
-        self.monitor, self.on_nonfinite = monitor, on_nonfinite
+        self.patience, self.cooldown = patience, cooldown
+        self.monitor = monitor
         self.reset()
 
     def reset(self) -> None:
@@ -143,20 +271,11 @@ class ValLossAdaptive(Controller):
         self.cooldown_left = 0
         self.num_observed = 0
 
-    @property
-    def rate(self) -> float:
-        return self._rate
-
-    def observe(self, value: float) -> None:
-        value = float(value)
-        if not math.isfinite(value):
-            message = f"{self.monitor} is {value!r}: a validation-driven dropout rate needs a finite metric"
-            if self.on_nonfinite == "raise":
-                raise ValueError(message + " (pass on_nonfinite='skip' to ignore such values)")
-            warnings.warn(message + "; skipped", RuntimeWarning, stacklevel=2)
+    def observe(self, value: float | None = None, /, **metrics: float) -> None:
+        values = self._read(metrics if value is None else {self.monitor: value})
+        if values is None:
             return
-        self.num_observed += 1
-        s = value if self.smoothed is None else self.ema * self.smoothed + (1 - self.ema) * value
+        s = smooth(self.smoothed, values[self.monitor], self.ema)
         self.smoothed = s
         if self.best is None:
             self.best = s
@@ -190,8 +309,7 @@ class ValLossAdaptive(Controller):
             target = self._rate * self.factor if down else self._rate / self.factor
         else:
             target = self._rate - self.delta if down else self._rate + self.delta
-        # rounding stops additive steps from drifting (0.30000000000000004, 2e-17 instead of 0)
-        new_rate = round(min(max(target, self.min_rate), self.max_rate), 12)
+        new_rate = self._clamp(target)
         if new_rate != self._rate:
             self._rate = new_rate
             self.cooldown_left = self.cooldown
@@ -212,47 +330,17 @@ class ValLossAdaptive(Controller):
         self.num_bad, self.cooldown_left = state["num_bad"], state["cooldown_left"]
         self.num_observed = state["num_observed"]
 
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments, for equality and the spec string."""
-        names = ("initial", *_DEFAULTS)
-        return {name: getattr(self, name) for name in names}
+    def spec_options(self) -> dict[str, Any]:
+        """Always the step (``delta``, or ``factor`` when given), else the non-default options."""
+        options = super().spec_options()
+        if self.factor is None:
+            return {"delta": self.delta, **options}
+        options.pop("delta", None)
+        return options
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ValLossAdaptive):
-            return NotImplemented
-        return self.config() == other.config()
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{key}={value!r}" for key, value in self.config().items())
-        return f"ValLossAdaptive({args})"
-
-    def __str__(self) -> str:
-        config = self.config()
-        parts = [format_rate(config.pop("initial"))]
-        if config["factor"] is not None:
-            config.pop("delta")
-        for key, value in config.items():
-            if key == "delta" or value != _DEFAULTS[key]:
-                parts.append(f"{_SPEC_KEYS.get(key, key)}={value}")
-        return f"{self.name}:" + ",".join(parts)
-
-    @classmethod
-    def from_body(cls, body: str) -> ValLossAdaptive:
-        spec_to_arg = {_SPEC_KEYS.get(key, key): key for key in _DEFAULTS}
-        (initial,), options = split_body(body, cls.name, positional=1, options=tuple(spec_to_arg))
-        kwargs: dict[str, Any] = {}
-        for spec_key, text in options.items():
-            arg = spec_to_arg[spec_key]
-            default = _DEFAULTS[arg]
-            if arg in ("mode", "threshold_mode", "monitor", "on_nonfinite"):
-                kwargs[arg] = text
-            elif arg in ("patience", "cooldown"):
-                try:
-                    kwargs[arg] = int(text)
-                except ValueError:
-                    raise ValueError(f"adaptive: {spec_key}={text!r} is not an int") from None
-            else:
-                kwargs[arg] = parse_float_option(options, spec_key, cls.name, default)
-        return cls(parse_rate(initial, "adaptive initial rate"), **kwargs)
+def check_count(what: str, count: int) -> int:
+    """``count`` if it is an int >= 0, else a ValueError naming ``what``."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"{what} must be an int >= 0, got {count!r}")
+    return count

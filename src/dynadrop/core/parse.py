@@ -15,13 +15,15 @@ from dynadrop.core.schedules import (
     Schedule,
     Step,
 )
+from dynadrop.core.signal_controllers import CompositeAdaptive, GapAdaptive
 from dynadrop.core.timing import parse_time_point
 
 RateRule = Schedule | Controller
 
 _NAMED = {
     cls.name: cls
-    for cls in (Constant, Linear, Exponential, Cosine, Early, Late, Curriculum, Step, ValLossAdaptive)
+    for cls in (Constant, Linear, Exponential, Cosine, Early, Late, Curriculum, Step, ValLossAdaptive,
+                GapAdaptive, CompositeAdaptive)
 }
 _ALIASES = {"fixed": "constant", "exp": "exponential", "cos": "cosine", "val": "adaptive"}
 
@@ -37,6 +39,10 @@ Schedule specs (p = drop probability; times: int = steps, float = fraction of tr
   curriculum:0.2,gamma=0.001   rises as p(1 - exp(-gamma * step))
   adaptive:0.2,delta=0.05,patience=1,threshold=0.01,cooldown=0,ema=0.5,min=0.0,max=0.5
                                validation-driven: lower on improvement, raise after patience
+  gap:0.2,target=0.1,kp=0.25,ki=0.1,ema=0.5,warmup=1,target_mode=abs,min=0.0,max=0.5
+                               PI control of the gap val_loss - train_loss towards the target
+  composite:0.2,gap=0.5,trend=1.0,grad_norm=0.05,lr=0.2,target=0.1,ema=0.5,min=0.0,max=0.5
+                               initial + weighted signals (weight 0 or absent: not read)
   A for T then B               chain phases, e.g. 'linear:0.3->0.1 for 0.5 then constant:0.1'
 Quote specs in a shell: '->' contains '>'."""
 

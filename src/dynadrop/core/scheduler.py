@@ -1,8 +1,8 @@
 """DropoutScheduler: bind schedules and controllers to a model's dropout sites.
 
 Call :meth:`DropoutScheduler.step` once per optimizer step (not per micro-batch), feed
-validation metrics with :meth:`DropoutScheduler.observe`, and checkpoint
-:meth:`DropoutScheduler.state_dict` beside the optimizer's. Rates are not part of a model's
+metrics (validation and training loss, gradient norm, ...) with :meth:`DropoutScheduler.observe`,
+and checkpoint :meth:`DropoutScheduler.state_dict` beside the optimizer's. Rates are not part of a model's
 ``state_dict``, so loading the scheduler's state re-applies them.
 """
 
@@ -117,22 +117,32 @@ class DropoutScheduler:
         self.last_step = step
         self._apply()
 
-    def observe(self, **metrics: float) -> None:
-        """Feed metrics (e.g. ``val_loss=1.52``) to controllers monitoring them; re-apply rates.
+    def observe(self, **metrics: float | None) -> None:
+        """Feed metrics (e.g. ``val_loss=1.52, train_loss=1.31``) to the controllers; re-apply rates.
+
+        Each controller gets the signals it declares (``controller.signals``). One given none of
+        them is skipped (so metrics for different controllers may come in separate calls); one
+        given only some raises a ValueError naming the missing ones. A value of ``None`` means
+        "not available yet" (e.g. ``grad_norm`` before the first optimizer step): controllers
+        reading it hold their rate this time.
 
         Under ``torch.distributed`` the values are averaged over ranks first (``sync_metrics``),
         so every rank takes the same decision.
         """
+        known = {name: float(value) for name, value in metrics.items() if value is not None}
         if self.sync_metrics and dist.is_available() and dist.is_initialized():
-            names = sorted(metrics)
-            values = torch.tensor([float(metrics[n]) for n in names], dtype=torch.float64)
+            names = sorted(known)
+            values = torch.tensor([known[n] for n in names], dtype=torch.float64)
             dist.all_reduce(values)
-            metrics = dict(zip(names, (values / dist.get_world_size()).tolist(), strict=True))
+            known = dict(zip(names, (values / dist.get_world_size()).tolist(), strict=True))
         seen: set[int] = set()
         for controller in self.controllers.values():
-            if id(controller) not in seen and controller.monitor in metrics:
-                seen.add(id(controller))
-                controller.observe(metrics[controller.monitor])
+            wanted = controller.signals
+            if id(controller) in seen or not any(name in metrics for name in wanted):
+                continue
+            seen.add(id(controller))
+            if all(name not in metrics or name in known for name in wanted):
+                controller.observe(**{name: known[name] for name in wanted if name in known})
         self._apply()
 
     def _apply(self) -> None:

@@ -193,6 +193,7 @@ class _Run:
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = DropoutScheduler(self.model, config.schedule, total_steps=config.max_steps)
         self.state = Progress()
+        self.grad_norm: torch.Tensor | None = None
         self.metrics = MetricsLog(run_dir / METRICS_FILE, process.is_main)
         self.ddp: nn.parallel.DistributedDataParallel | None = None
         forward: nn.Module = self.model
@@ -256,7 +257,11 @@ class _Run:
                         tok_s=f"{tokens_per_s:.0f}")
 
     def _optimizer_step(self, lr: float) -> torch.Tensor:
-        """One optimizer step over ``grad_accum`` micro-batches; returns the last micro-batch loss."""
+        """One optimizer step over ``grad_accum`` micro-batches; returns the last micro-batch loss.
+
+        Keeps the step's gradient norm (before clipping, over all ranks' averaged gradients) in
+        ``self.grad_norm`` as a tensor, read only at evaluations, so no step waits on it.
+        """
         config, process = self.config, self.process
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -269,18 +274,32 @@ class _Run:
                 _, loss = self.forward(x.to(process.device), y.to(process.device))
                 (loss / config.grad_accum).backward()
         if config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+            self.grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        else:
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            self.grad_norm = nn.utils.get_total_norm(grads)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         return loss.detach()
 
     def _evaluate(self) -> None:
+        """Evaluate, feed the controllers and write an ``eval`` metrics line.
+
+        Controllers get ``train_loss`` and ``val_loss`` (eval mode), ``grad_norm``: the gradient
+        norm of the last optimizer step, before clipping (``None`` at step 0, before any step;
+        the last step's norm needs no extra checkpoint state, as an evaluation always follows
+        a step after a resume), and ``lr``: the learning rate of the next optimizer step, the
+        first one the new dropout rate applies to.
+        """
         losses = evaluate(self.forward, self.splits, self.config, self.process)
         self.state.record_eval(losses)
-        self.scheduler.observe(val_loss=losses["val_loss"])
-        self.metrics.write({"type": "eval", "step": self.state.step, **losses,
-                            "rates": self.scheduler.rates, "wall_time": self.state.train_time_s})
+        grad_norm = None if self.grad_norm is None else self.grad_norm.item()
+        lr = learning_rate(self.state.step, self.config)
+        self.scheduler.observe(**losses, grad_norm=grad_norm, lr=lr)
+        self.metrics.write({"type": "eval", "step": self.state.step, **losses, "grad_norm": grad_norm,
+                            "lr": lr, "rates": self.scheduler.rates,
+                            "wall_time": self.state.train_time_s})
 
     def _rng_states(self) -> list[torch.Tensor]:
         """Each rank's dropout RNG state (gathered on every rank so rank 0 can save them all)."""

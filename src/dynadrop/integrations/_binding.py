@@ -1,6 +1,6 @@
 """What both framework callbacks share: a scheduler configured up front, bound to the model when
 training starts (only then are the model and the number of optimizer steps known), the choice of
-metric each validation-driven schedule reads, and the names under which rates are logged."""
+metrics each feedback-driven schedule reads, and the names under which rates are logged."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from typing import Any
 
 from torch import nn
 
+from dynadrop.core.controllers import Controller
 from dynadrop.core.parse import RateRule
 from dynadrop.core.scheduler import DepthProfile, DropoutScheduler
 
 RATE_LOG_PREFIX = "dropout/"
 
 ScheduleArg = RateRule | str | float | Mapping[str, RateRule | str | float]
+# A plain name is where the validation metric is logged; a mapping gives signal -> logged name.
+MonitorArg = str | Mapping[str, str] | None
 
 
 class SchedulerBinding:
@@ -28,12 +31,16 @@ class SchedulerBinding:
         owner: str,
         schedule: ScheduleArg,
         total_steps: int | None,
-        monitor: str | None,
+        monitor: MonitorArg,
         depth_profile: DepthProfile,
         group_rules: Mapping[str, str] | Sequence[tuple[str, str]] | None,
     ) -> None:
         if total_steps is not None:
             check_total_steps(total_steps, "total_steps")
+        if not (monitor is None or isinstance(monitor, str) or (
+                isinstance(monitor, Mapping) and all(isinstance(v, str) for v in monitor.values()))):
+            raise TypeError(f"{owner}: monitor must be a metric name or a mapping signal -> logged "
+                            f"metric name, got {monitor!r}")
         self.owner = owner
         self.schedule = schedule
         self.total_steps = total_steps
@@ -77,26 +84,42 @@ class SchedulerBinding:
             return {}
         return {RATE_LOG_PREFIX + group: rate for group, rate in self.scheduler.rates.items()}
 
+    def source(self, controller: Controller, signal: str) -> str:
+        """The logged name a controller's signal is read from.
+
+        A mapping ``monitor`` names it per signal (signals it leaves out are read under their own
+        name); a plain string names the controller's validation metric (its ``monitor``).
+        """
+        if isinstance(self.monitor, Mapping):
+            return self.monitor.get(signal, signal)
+        if isinstance(self.monitor, str) and signal == controller.monitor:
+            return self.monitor
+        return signal
+
     def monitored_metrics(self, metrics: Mapping[str, Any]) -> dict[str, Any]:
-        """``{controller monitor: value}`` for each validation-driven schedule whose metric is in
-        ``metrics``: the value under ``monitor`` if one was given, else under the controller's own
-        ``monitor`` name. A metric that is missing is warned about once."""
+        """``{signal: value}`` for each signal a controller reads, taken from ``metrics`` under
+        its :meth:`source` name; a missing one maps to ``None`` (the controller holds its rate)
+        and is warned about once."""
         if self.scheduler is None:
             return {}
         found: dict[str, Any] = {}
         for controller in self.scheduler.controllers.values():
-            key = self.monitor or controller.monitor
-            if key in metrics:
-                found[controller.monitor] = metrics[key]
-            elif key not in self._warned_missing:
-                self._warned_missing.add(key)
-                warnings.warn(
-                    f"{self.owner}: the validation-driven schedule {controller} monitors {key!r}, "
-                    f"but the metrics hold only {sorted(metrics)}; its rate stays at "
-                    f"{controller.rate:g} until {key!r} appears (log it, or pass monitor=...)",
-                    UserWarning,
-                    stacklevel=3,
-                )
+            for signal in controller.signals:
+                key = self.source(controller, signal)
+                if key in metrics:
+                    found[signal] = metrics[key]
+                    continue
+                found.setdefault(signal, None)
+                if key not in self._warned_missing:
+                    self._warned_missing.add(key)
+                    warnings.warn(
+                        f"{self.owner}: the feedback-driven schedule {controller} monitors {key!r} "
+                        f"(its {signal}), but the metrics hold only {sorted(metrics)}; its rate "
+                        f"stays at {controller.rate:g} until {key!r} appears (log it, or pass "
+                        "monitor=...)",
+                        UserWarning,
+                        stacklevel=3,
+                    )
         return found
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from dynadrop.core.scheduler import DepthProfile, DropoutScheduler
-from dynadrop.integrations._binding import ScheduleArg, SchedulerBinding
+from dynadrop.integrations._binding import MonitorArg, ScheduleArg, SchedulerBinding
 
 try:
     import lightning.pytorch as pl
@@ -33,10 +33,15 @@ class DropoutSchedulerCallback(pl.Callback):
       ``total_steps`` defaults to ``trainer.estimated_stepping_batches``.
     - Steps to ``trainer.global_step`` after each batch, so it moves once per optimizer step
       (also under ``accumulate_grad_batches``).
-    - After each validation (not the sanity check) it feeds validation-driven schedules: the
-      metric named ``monitor`` (default: each controller's own ``monitor``, e.g. ``val_loss``)
-      is read from ``trainer.callback_metrics`` and averaged over ranks with the strategy, so every
-      rank takes the same decision.
+    - After each validation (not the sanity check) it feeds feedback-driven schedules the
+      signals they read (``controller.signals``: ``val_loss`` for ``ValLossAdaptive``,
+      ``train_loss`` and ``val_loss`` for ``GapAdaptive``, ...) from ``trainer.callback_metrics``,
+      averaged over ranks with the strategy, so every rank takes the same decision. Each signal
+      is read under its own name unless ``monitor`` says otherwise: a plain string names the
+      validation metric (``monitor="val/loss"``), a mapping names any signal
+      (``monitor={"val_loss": "val/loss", "train_loss": "train_eval/loss"}``). For the gap, log
+      a training loss measured in eval mode (e.g. a second validation dataloader on training
+      data): the loss of the training step has dropout on.
     - Logs the rates in effect for each batch as ``dropout/<group>`` through ``pl_module.log_dict``.
     - Saves its state in Lightning checkpoints; ``trainer.fit(..., ckpt_path=...)`` restores it
       and re-applies the rates.
@@ -47,7 +52,7 @@ class DropoutSchedulerCallback(pl.Callback):
         schedule: ScheduleArg,
         *,
         total_steps: int | None = None,
-        monitor: str | None = None,
+        monitor: MonitorArg = None,
         log_rates: bool = True,
         depth_profile: DepthProfile = None,
         group_rules: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
@@ -88,7 +93,7 @@ class DropoutSchedulerCallback(pl.Callback):
         metrics = self._binding.monitored_metrics(trainer.callback_metrics)
         if metrics:
             self.scheduler.observe(**{
-                name: float(trainer.strategy.reduce(
+                name: None if value is None else float(trainer.strategy.reduce(
                     torch.as_tensor(value, dtype=torch.float32, device=pl_module.device),
                     reduce_op="mean",
                 ))

@@ -18,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from dynadrop.core.scheduler import DepthProfile, DropoutScheduler
-from dynadrop.integrations._binding import ScheduleArg, SchedulerBinding
+from dynadrop.integrations._binding import MonitorArg, ScheduleArg, SchedulerBinding
 
 try:
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -42,8 +42,12 @@ class DropoutSchedulerCallback(TrainerCallback):
       ``total_steps`` defaults to ``state.max_steps``.
     - Steps to ``state.global_step`` at each ``on_step_end``: once per optimizer step, also under
       gradient accumulation.
-    - After each evaluation it feeds validation-driven schedules the metric ``monitor``
-      (default ``eval_loss``; ``None``: each controller's own ``monitor`` key). The Trainer's
+    - After each evaluation it feeds feedback-driven schedules the signals they read
+      (``controller.signals``) from the evaluation metrics. ``monitor`` names where: a plain
+      string is the validation metric (default ``eval_loss``; ``None``: each signal under its
+      own name), a mapping names any signal, e.g. for ``GapAdaptive`` with
+      ``eval_dataset={"val": ..., "train": ...}``:
+      ``monitor={"val_loss": "eval_val_loss", "train_loss": "eval_train_loss"}``. The Trainer's
       evaluation already gathers over processes, so every rank sees the same value.
     - Adds ``dropout/<group>`` rates to the logs it is given in ``on_log``. Callbacks run in
       order and ``report_to`` integrations come before those passed in ``callbacks=``; to have
@@ -58,7 +62,7 @@ class DropoutSchedulerCallback(TrainerCallback):
         schedule: ScheduleArg,
         *,
         total_steps: int | None = None,
-        monitor: str | None = "eval_loss",
+        monitor: MonitorArg = "eval_loss",
         log_rates: bool = True,
         depth_profile: DepthProfile = None,
         group_rules: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
