@@ -7,6 +7,7 @@ exposes it through ``state_dict()``, and can be called like a schedule to read i
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from abc import ABC, abstractmethod
 from typing import Any, Literal
@@ -60,6 +61,8 @@ _DEFAULTS: dict[str, Any] = {
     "on_nonfinite": "raise",
 }
 _SPEC_KEYS = {"min_rate": "min", "max_rate": "max"}
+# A metric name as trackers spell them (val_loss, val/loss, eval-loss): it must survive a spec string.
+_METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
 
 
 class ValLossAdaptive(Controller):
@@ -128,6 +131,9 @@ class ValLossAdaptive(Controller):
             raise ValueError(f"adaptive ema must lie in [0, 1), got {ema!r}")
         if on_nonfinite not in ("raise", "skip"):
             raise ValueError(f"on_nonfinite must be 'raise' or 'skip', got {on_nonfinite!r}")
+        if not isinstance(monitor, str) or not _METRIC_NAME.fullmatch(monitor):
+            raise ValueError(f"adaptive monitor must be a metric name (letters, digits, _ . / -, not "
+                             f"starting with a digit), got {monitor!r}")
         self.delta, self.factor, self.mode = delta, factor, mode
         self.threshold, self.threshold_mode = float(threshold), threshold_mode
         self.patience, self.cooldown, self.ema = patience, cooldown, float(ema)
