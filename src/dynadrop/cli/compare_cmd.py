@@ -38,15 +38,11 @@ their checkpoints, failed ones are retried.
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        plan = build_plan(args)
-        check_positive("jobs", args.jobs)
-        out_dir = Path(args.out or f"runs/compare-{args.preset}")
-        outcome = run_comparison(plan, out_dir, jobs=args.jobs, progress=None if args.quiet else sys.stderr)
-        analysis = write_report(out_dir)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"dynadrop compare: error: {error}", file=sys.stderr)
-        return 2
+    plan = build_plan(args)
+    check_positive("jobs", args.jobs)
+    out_dir = Path(args.out or f"runs/compare-{args.preset}")
+    outcome = run_comparison(plan, out_dir, jobs=args.jobs, progress=None if args.quiet else sys.stderr)
+    analysis = write_report(out_dir)
     print(console_summary(analysis))
     print(f"runs: {len(outcome.finished)} trained, {len(outcome.skipped)} already finished, "
           f"{len(outcome.failed)} failed")
@@ -57,6 +53,10 @@ def build_plan(args: argparse.Namespace) -> ComparePlan:
     """The comparison the command line asks for (errors name the bad value and what is allowed)."""
     chosen = compare_preset(args.preset)
     overrides = parse_overrides(args.set or [])
+    if args.data is not None:
+        if overrides.get("data", args.data) != args.data:
+            raise ValueError(f"--data {args.data!r} and --set data={overrides['data']!r} disagree; give one")
+        overrides["data"] = args.data
     if args.schedules:
         entries = parse_schedule_args(args.schedules)
     else:
@@ -105,7 +105,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs in parallel, each in its own process with cores/jobs threads (default 1)")
-    parser.add_argument("--out", default=None, help="comparison directory (default runs/compare-PRESET)")
+    parser.add_argument("--data", default=None, metavar="PATH",
+                        help="the training corpus, a UTF-8 text file (default: tinyshakespeare; the same as "
+                        "--set data=PATH)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="comparison directory (default runs/compare-PRESET)")
     parser.add_argument("--baseline", default=None,
                         help="label every schedule is compared against (default: the first schedule)")
     parser.add_argument("--target", type=float, default=None,
