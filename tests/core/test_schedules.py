@@ -50,6 +50,35 @@ composite_rules = st.builds(
 )
 
 
+@st.composite
+def adaptive_controllers(draw) -> dd.ValLossAdaptive:
+    """The validation-driven family: every option, additive or multiplicative steps."""
+    low, high = sorted((draw(rates), draw(rates)))
+    initial = draw(st.floats(min_value=low, max_value=high))
+    options = {
+        "min_rate": low, "max_rate": high, "mode": draw(st.sampled_from(["min", "max"])),
+        "threshold": draw(st.floats(min_value=0.0, max_value=10.0)),
+        "threshold_mode": draw(st.sampled_from(["rel", "abs"])),
+        "patience": draw(st.integers(0, 50)), "cooldown": draw(st.integers(0, 50)),
+        "ema": draw(st.floats(min_value=0.0, max_value=0.99)),
+        "monitor": draw(st.from_regex(r"[A-Za-z_][A-Za-z0-9_./-]{0,12}", fullmatch=True)),
+        "on_nonfinite": draw(st.sampled_from(["raise", "skip"])),
+    }
+    if initial > 0 and draw(st.booleans()):
+        options["factor"] = draw(st.floats(min_value=0.01, max_value=0.99))
+    else:
+        options["delta"] = draw(st.floats(min_value=0.001, max_value=0.99))
+    return dd.ValLossAdaptive(initial, **options)
+
+
+# Pieces of the spec grammar, so that generated strings come near the valid ones.
+SPEC_PIECES = ["linear:", "cos:", "exp:", "step:", "early:", "late:", "curriculum:", "adaptive:", "fixed:",
+               "0.2", "0", "1", "-1", "1e400", "nan", "inf", "500", "->", ",", "@", "=", "k=", "gamma=",
+               "delta=", "factor=", "patience=", "ema=", "min=", "max=", "monitor=", "mode=", " for ",
+               " then ", " ", ":", "1_0", "\x00", "gap:", "composite:", "target=", "kp=", "ki=",
+               "warmup=", "target_mode=", "rel", "grad_norm=", "lr=", "trend="]
+
+
 @given(any_schedule, totals, st.data())
 def test_every_schedule_stays_a_valid_rate(schedule, total, data):
     step = data.draw(st.integers(min_value=0, max_value=2 * total))
@@ -67,12 +96,24 @@ def test_spec_round_trip(schedule):
         assert rebuilt(step, 1000) == schedule(step, 1000)
 
 
-@given(st.one_of(gap_rules, composite_rules))
+@given(st.one_of(adaptive_controllers(), gap_rules, composite_rules))
 def test_controller_spec_round_trip(controller):
     spec = str(controller)
     rebuilt = dd.parse_schedule(spec)
     assert rebuilt == controller
     assert str(rebuilt) == spec
+
+
+@settings(max_examples=500)
+@given(st.one_of(st.text(), st.lists(st.sampled_from(SPEC_PIECES), max_size=8).map("".join)))
+def test_any_string_parses_or_raises_value_error(spec):
+    try:
+        rule = dd.parse_schedule(spec)
+    except ValueError:
+        return
+    assert dd.parse_schedule(str(rule)) == rule
+    for step in (0, 50, 100, 200):
+        assert 0.0 <= rule(step, 100) < 1.0
 
 
 @given(interpolated, totals)
@@ -187,6 +228,8 @@ def test_bad_parameters_name_the_value(make, message):
         ("step:", "step:INITIAL"),
         ("linear:0.3->0.1 then constant:0.1", "needs a duration"),
         ("adaptive:0.2 for 0.5 then constant:0.1", "'adaptive:0.2' is a controller"),
+        ("adaptive:0.2,monitor=", "monitor must be a metric name"),
+        ("adaptive:0.2,monitor=val loss", "'val loss'"),
     ],
 )
 def test_bad_specs_say_what_is_wrong(spec, named):

@@ -94,6 +94,11 @@ def test_compare_survives_sigkill_and_reports_every_metric(tmp_path, corpus):
         (["--set", "seed=3"], "seed cannot be overridden"),
         (["--set", "max_stepz=3"], "max_stepz"),
         (["--baseline", "other"], "baseline 'other' is not one of the schedules"),
+        (["--timing", "--jobs", "2"], "timing mode runs one run at a time, so --jobs must be 1, got 2"),
+        (["--tune-seeds", "1", "--schedules", "0.2"], "--tune-seeds tunes the default schedule set"),
+        (["--tune-seeds", "-1"], "tune-seeds must be at least 1, got -1"),
+        (["--tune-seeds", "1", "--first-tune-seed", "1"], "tuning seeds [1] are also evaluation seeds"),
+        (["--alpha", "0.7"], "alpha must be between 0 and 0.5 (e.g. 0.05), got 0.7"),
     ],
 )
 def test_compare_rejects_bad_input(tmp_path, capsys, argv, message):
@@ -111,5 +116,6 @@ def test_compare_help_lists_presets_and_default_schedules(capsys):
         main(["compare", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for expected in ("quick", "smoke", "curriculum:p,gamma=5/max_steps", "LABEL=SPEC", "resume"):
+    for expected in ("quick", "smoke", "curriculum:p,gamma=5/max_steps", "LABEL=SPEC", "resume",
+                     "--tune-seeds", "--timing", "--alpha", "Holm-Bonferroni"):
         assert expected in text

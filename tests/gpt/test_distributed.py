@@ -41,7 +41,7 @@ def test_two_ranks_share_rates_see_different_data_and_only_rank0_writes(smoke, t
     assert rank0["last_minibatch_loss"] != rank1["last_minibatch_loss"]  # different batches
     run_dir = tmp_path / "run"
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "checkpoint.pt", "config.json", "metrics.jsonl", "summary.json"]
+        "checkpoint.prev.pt", "checkpoint.pt", "config.json", "metrics.jsonl", "summary.json", "train.lock"]
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
              if json.loads(line)["type"] == "train"]
     assert steps == [2, 4, 6, 8]  # one writer: no duplicated lines

@@ -51,15 +51,11 @@ settings on different seeds.
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        plan = build_plan(args)
-        check_positive("jobs", args.jobs)
-        out_dir = Path(args.out or f"runs/compare-{args.preset}")
-        study = run_study(plan, out_dir, tuning=build_tuning(args, plan), jobs=args.jobs, alpha=args.alpha,
-                          progress=None if args.quiet else sys.stderr)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"dynadrop compare: error: {error}", file=sys.stderr)
-        return 2
+    plan = build_plan(args)
+    check_positive("jobs", args.jobs)
+    out_dir = Path(args.out or f"runs/compare-{args.preset}")
+    study = run_study(plan, out_dir, tuning=build_tuning(args, plan), jobs=args.jobs, alpha=args.alpha,
+                      progress=None if args.quiet else sys.stderr)
     if study.analysis is not None:
         print(console_summary(study.analysis))
     for phase, outcome in study.outcomes.items():
@@ -87,6 +83,10 @@ def build_plan(args: argparse.Namespace) -> ComparePlan:
     """The comparison the command line asks for (errors name the bad value and what is allowed)."""
     chosen = compare_preset(args.preset)
     overrides = parse_overrides(args.set or [])
+    if args.data is not None:
+        if overrides.get("data", args.data) != args.data:
+            raise ValueError(f"--data {args.data!r} and --set data={overrides['data']!r} disagree; give one")
+        overrides["data"] = args.data
     if args.schedules:
         entries = parse_schedule_args(args.schedules)
     else:
@@ -136,7 +136,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs in parallel, each in its own process with cores/jobs threads (default 1)")
-    parser.add_argument("--out", default=None, help="comparison directory (default runs/compare-PRESET)")
+    parser.add_argument("--data", default=None, metavar="PATH",
+                        help="the training corpus, a UTF-8 text file (default: tinyshakespeare; the same as "
+                        "--set data=PATH)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="comparison directory (default runs/compare-PRESET)")
     parser.add_argument("--baseline", default=None,
                         help="label every schedule is compared against (default: the first schedule)")
     parser.add_argument("--target", type=float, default=None,

@@ -7,6 +7,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 
+from dynadrop.cli.arguments import positive_int
 from dynadrop.core import SPEC_HELP, DropoutScheduler, parse_schedule
 from dynadrop.examples import mlp, noisy_classification
 
@@ -50,9 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--schedule", default="linear:0.5->0.0", help="schedule spec")
-    parser.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
-    parser.add_argument("--evals", type=int, default=10, help="evaluations (default 10)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--train-samples", type=int, default=500)
+    parser.add_argument("--steps", type=positive_int, default=1500, help="optimizer steps (default 1500)")
+    parser.add_argument("--evals", type=positive_int, default=10, help="evaluations (default 10)")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--train-samples", type=positive_int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)

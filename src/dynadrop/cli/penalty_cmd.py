@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from dynadrop.cli.arguments import positive_int
 
 
 def run(args: argparse.Namespace) -> int:
@@ -14,17 +15,11 @@ def run(args: argparse.Namespace) -> int:
     from dynadrop.gpt.sampling import load_trained_model
     from dynadrop.theory import penalty_profile
 
-    try:
-        model, vocab, config = load_trained_model(args.run)
-        dataset = prepare_dataset(args.data or config.get("data"))
-    except (FileNotFoundError, ValueError, DataError) as error:
-        print(f"dynadrop penalty: error: {error}", file=sys.stderr)
-        return 2
+    model, vocab, config = load_trained_model(args.run)
+    dataset = prepare_dataset(args.data or config.get("data"))
     if dataset.vocab != vocab:
-        print(f"dynadrop penalty: error: the data's vocabulary ({len(dataset.vocab)} symbols) is not "
-              f"the one the model was trained on ({len(vocab)}); pass the training corpus with --data",
-              file=sys.stderr)
-        return 2
+        raise DataError(f"the data's vocabulary ({len(dataset.vocab)} symbols) is not the one the model "
+                        f"was trained on ({len(vocab)}); pass the training corpus with --data")
     generator = torch.Generator().manual_seed(args.seed)
     block_size = model.config.block_size
     batches = [draw_batch(dataset.val, block_size, args.batch_size, generator) for _ in range(args.batches)]
@@ -50,9 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="dropout rates to measure (default 0.1 0.2 0.3)")
     parser.add_argument("--label-noise", type=float, nargs="*", default=[0.1, 0.3],
                         help="label-noise levels for the sweep (default 0.1 0.3; none: no sweep)")
-    parser.add_argument("--batches", type=int, default=4, help="validation batches (default 4)")
-    parser.add_argument("--batch-size", type=int, default=16, help="sequences per batch (default 16)")
-    parser.add_argument("--samples", type=int, default=8, help="dropout passes per batch (default 8)")
-    parser.add_argument("--data", help="the training corpus, if not where the run found it")
+    parser.add_argument("--batches", type=positive_int, default=4, help="validation batches (default 4)")
+    parser.add_argument("--batch-size", type=positive_int, default=16,
+                        help="sequences per batch (default 16)")
+    parser.add_argument("--samples", type=positive_int, default=8,
+                        help="dropout passes per batch (default 8)")
+    parser.add_argument("--data", metavar="PATH", help="the training corpus, if not where the run found it")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from dynadrop.gpt.data import DataError, cache_dir, prepare_dataset
+from dynadrop.gpt.data import cache_dir, prepare_dataset
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        dataset = prepare_dataset(args.data)
-    except DataError as error:
-        print(f"dynadrop prepare: error: {error}", file=sys.stderr)
-        return 2
+    dataset = prepare_dataset(args.data)
     print(f"cache: {cache_dir() / dataset.source_sha256}")
     print(f"source sha256: {dataset.source_sha256}")
     print(f"vocabulary: {dataset.vocab_size} characters")
@@ -30,5 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Without --data: $DYNADROP_DATA, then the cached tinyshakespeare, then a download "
         "checked by sha256.",
     )
-    parser.add_argument("--data", default=None, help="a UTF-8 text file (default: tinyshakespeare)")
+    parser.add_argument("--data", default=None, metavar="PATH",
+                        help="a UTF-8 text file (default: tinyshakespeare)")
     parser.set_defaults(func=run)

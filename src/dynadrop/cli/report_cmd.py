@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from dynadrop.experiments.report import console_summary, write_report
@@ -17,11 +16,9 @@ def add_alpha_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        analysis = write_report(Path(args.directory), alpha=args.alpha)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"dynadrop report: error: {error}", file=sys.stderr)
-        return 2
+    if (args.directory is None) == (args.out is None):
+        raise ValueError("give the comparison directory once: dynadrop report DIR, or --out DIR")
+    analysis = write_report(Path(args.directory or args.out), alpha=args.alpha)
     print(console_summary(analysis))
     return 0
 
@@ -35,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "plots/*.png there; print the results table. Works on a partial comparison too: "
         "unfinished and failed runs are listed.",
     )
-    parser.add_argument("directory", help="the --out directory of dynadrop compare")
+    parser.add_argument("directory", nargs="?", help="the --out directory of dynadrop compare")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="the same directory, spelled as for compare (give DIR or --out DIR)")
     add_alpha_argument(parser)
     parser.set_defaults(func=run)

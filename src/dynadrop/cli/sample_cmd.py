@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from dynadrop.cli.arguments import count, positive_int
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from dynadrop.gpt.data import decode_ids, encode_text
+    from dynadrop.gpt.distributed import resolve_device
     from dynadrop.gpt.sampling import generate, load_trained_model, measure_inference_speed
 
-    try:
-        model, vocab, _ = load_trained_model(args.run, device=args.device)
-        prompt = encode_text(vocab, args.prompt or vocab[0])
-    except (FileNotFoundError, ValueError) as error:
-        print(f"dynadrop sample: error: {error}", file=sys.stderr)
-        return 2
+    model, vocab, _ = load_trained_model(args.run, device=str(resolve_device(args.device)))
+    prompt = encode_text(vocab, args.prompt or vocab[0])
     if args.speed:
         tokens_per_s = measure_inference_speed(
             model, samples=args.num_samples, new_tokens=args.length, temperature=args.temperature,
@@ -47,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("run", type=Path, help="run directory or checkpoint file")
     parser.add_argument("--prompt", default="\n", help="text to continue (default a newline)")
-    parser.add_argument("--length", type=int, default=500, help="new tokens per sample (default 500)")
-    parser.add_argument("--num-samples", type=int, default=10, help="samples (default 10)")
+    parser.add_argument("--length", type=count, default=500, help="new tokens per sample (default 500)")
+    parser.add_argument("--num-samples", type=positive_int, default=10, help="samples (default 10)")
     parser.add_argument("--temperature", type=float, default=0.8, help="softmax temperature (default 0.8)")
     parser.add_argument("--top-k", type=int, default=200, help="keep the k likeliest tokens (default 200)")
     parser.add_argument("--seed", type=int, default=0)

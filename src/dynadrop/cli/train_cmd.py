@@ -24,6 +24,8 @@ def _optional_str(text: str) -> str | None:
     return None if text.lower() == "none" else text
 
 
+# The words every command uses (``--data PATH``), where the field's name would say less.
+_METAVARS = {"data": "PATH"}
 _TYPES = {"int": int, "float": float, "str": str, "int | None": _optional_int, "str | None": _optional_str}
 
 
@@ -38,7 +40,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None)
         else:
             group.add_argument(flag, dest=field.name, type=_TYPES[field.type], default=None,
-                               metavar=field.name.upper())
+                               metavar=_METAVARS.get(field.name, field.name.upper()))
     group.add_argument(
         "--schedule", action="append", default=None, metavar="[GROUP=]SPEC",
         help="dropout schedule: one spec for every site, or GROUP=SPEC (repeatable) per group, "
@@ -64,14 +66,10 @@ def default_run_dir(config: TrainConfig, preset_name: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     from dynadrop.gpt.trainer import train
 
-    try:
-        config = config_from_args(args)
-        run_dir = args.run_dir or default_run_dir(config, args.preset)
-        print(f"run directory: {run_dir}", file=sys.stderr)
-        summary = train(config, run_dir, progress=not args.no_progress)
-    except ValueError as error:
-        print(f"dynadrop train: error: {error}", file=sys.stderr)
-        return 2
+    config = config_from_args(args)
+    run_dir = args.out or default_run_dir(config, args.preset)
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    summary = train(config, run_dir, progress=not args.no_progress, restart=args.restart)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -82,17 +80,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train the character-level GPT under a dropout schedule (resumable, DDP-ready)",
         description="Train a nanoGPT-equivalent character-level GPT (tinyshakespeare by default) "
-        "with every dropout site scheduled. The run directory gets config.json, metrics.jsonl, "
-        "checkpoint.pt and summary.json; running again on the same directory resumes. Under "
+        "with every dropout site scheduled. The run directory (--out) gets config.json, "
+        "metrics.jsonl, checkpoint.pt (+ checkpoint.prev.pt, the one before) and summary.json; "
+        "running again on the same directory resumes, from the previous checkpoint if the latest "
+        "is damaged. Under "
         "`torchrun --nproc_per_node N -m dynadrop train ...` it trains data-parallel.",
         epilog=f"presets:\n{presets}\n\n{SPEC_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
                         help="base settings (default cpu)")
-    parser.add_argument("--run-dir", type=Path, default=None,
-                        help="where the run lives (default runs/PRESET-SCHEDULE-seedSEED); resumed if it "
+    parser.add_argument("--out", "--run-dir", dest="out", type=Path, default=None, metavar="DIR",
+                        help="the run directory (default runs/PRESET-SCHEDULE-seedSEED); resumed if it "
                         "holds a checkpoint")
+    parser.add_argument("--restart", action="store_true",
+                        help="start the run over: move the directory's old files into DIR/old-TIME/ first "
+                        "(nothing is deleted)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_arguments(parser)
     parser.set_defaults(func=run)

@@ -9,6 +9,7 @@ equality, printing and parsing; :class:`ValLossAdaptive` is the validation-loss 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -182,6 +183,8 @@ class SpecController(Controller):
 
 Mode = Literal["min", "max"]
 ThresholdMode = Literal["rel", "abs"]
+# A metric name as trackers spell them (val_loss, val/loss, eval-loss): it must survive a spec string.
+_METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
 
 
 class ValLossAdaptive(SpecController):
@@ -256,6 +259,9 @@ class ValLossAdaptive(SpecController):
         for key, count in (("patience", patience), ("cooldown", cooldown)):
             check_count(f"adaptive {key}", count)
         self._check_common(ema, on_nonfinite)
+        if not isinstance(monitor, str) or not _METRIC_NAME.fullmatch(monitor):
+            raise ValueError(f"adaptive monitor must be a metric name (letters, digits, _ . / -, not "
+                             f"starting with a digit), got {monitor!r}")
         self.delta, self.factor, self.mode = delta, factor, mode
         self.threshold, self.threshold_mode = float(threshold), threshold_mode
         self.patience, self.cooldown = patience, cooldown

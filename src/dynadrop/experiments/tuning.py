@@ -78,8 +78,9 @@ def default_candidates(base_rate: float, max_steps: int) -> dict[str, tuple[str,
     """Four settings per family of the default schedule set, the untuned default first.
 
     Rates span 0.5x-2x the base rate (capped below 1); shape knobs take three values around
-    the default at the base rate, plus the default shape at 1.5x the rate. ``fixed-0`` has no
-    knob and is not tuned.
+    the default at the base rate, plus the default shape at 1.5x the rate; the gap rule, whose
+    rate is its output, tries targets 0.2/0.3/0.4 and a faster, smoothed loop instead.
+    ``fixed-0`` has no knob and is not tuned.
     """
     rate = _rate_text(base_rate)
     higher = _rate_text(1.5 * base_rate)
@@ -99,6 +100,9 @@ def default_candidates(base_rate: float, max_steps: int) -> dict[str, tuple[str,
         "late": (f"late:{rate}@0.5", f"late:{rate}@0.25", f"late:{rate}@0.75", f"late:{higher}@0.5"),
         "curriculum": tuple(f"curriculum:{r},gamma={g:.3g}" for r, g in
                             ((rate, gamma), (rate, 2 * gamma / 5), (rate, 2 * gamma), (higher, gamma))),
+        "gap": tuple(f"gap:{rate},{loop},warmup=1" for loop in (
+            "target=0.3,kp=0.25,ki=0.1", "target=0.2,kp=0.25,ki=0.1", "target=0.4,kp=0.25,ki=0.1",
+            "target=0.3,kp=0.5,ki=0.2,ema=0.5")),
     }
 
 

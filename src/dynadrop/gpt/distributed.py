@@ -61,3 +61,9 @@ def all_reduce_sum(values: torch.Tensor, process: Process) -> torch.Tensor:
     if process.world_size > 1:
         dist.all_reduce(values)
     return values
+
+
+def barrier(process: Process) -> None:
+    """Wait for every rank (nothing to wait for in a single process)."""
+    if process.world_size > 1:
+        dist.barrier()

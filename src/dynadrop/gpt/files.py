@@ -14,9 +14,22 @@ from pathlib import Path
 from typing import IO, Any
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
-    """Call ``write`` on a temp file beside ``path``, then rename it onto ``path``."""
+def atomic_write(path: Path, write: Callable[[IO[bytes]], Any], *, keep: Path | None = None) -> None:
+    """Call ``write`` on a temp file beside ``path``, then rename it onto ``path``.
+
+    With ``keep``, the file being replaced is first renamed to ``keep``, so the last good version
+    survives the new one; a crash between the two renames leaves ``keep`` and no ``path``, never a
+    torn file. An OSError (a full disk, no permission) names ``path`` and leaves every file as it was.
+    """
     path = Path(path)
+    try:
+        _write_then_rename(path, write, keep)
+    except OSError as error:
+        reason = f"could not write {path}: {error.strerror or error}; the files already there are intact"
+        raise (OSError(error.errno, reason) if error.errno else OSError(reason)) from error
+
+
+def _write_then_rename(path: Path, write: Callable[[IO[bytes]], Any], keep: Path | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -25,6 +38,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temp_name, 0o666 & ~_umask())
+        if keep is not None and path.exists():
+            os.replace(path, keep)
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

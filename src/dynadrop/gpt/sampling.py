@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from dynadrop.gpt.checkpoint import load_checkpoint, resolve_checkpoint
+from dynadrop.gpt.checkpoint import read_checkpoint
 from dynadrop.gpt.model import GPT, GPTConfig
 
 
@@ -82,7 +82,7 @@ def _synchronize(device: torch.device) -> None:
 
 def load_trained_model(path: Path, device: str = "cpu") -> tuple[GPT, str, dict[str, Any]]:
     """The model, its vocabulary and its training config from a checkpoint or run directory."""
-    checkpoint = load_checkpoint(resolve_checkpoint(path))
+    checkpoint = read_checkpoint(path, ("model_config", "model", "vocab", "config"))
     model = GPT(GPTConfig(**checkpoint["model_config"]))
     model.load_state_dict(checkpoint["model"])
     model.to(device).eval()

@@ -2,9 +2,11 @@
 
 ``train(config, run_dir)`` is the one entry point (the CLI and the experiments call it). A run
 directory holds ``config.json``, ``metrics.jsonl`` (one line per log step and per evaluation),
-``checkpoint.pt`` and, once finished, ``summary.json``. A run directory with a checkpoint is
-resumed, and continues the identical trajectory (on CPU): the checkpoint holds model,
-optimizer, dropout-scheduler and RNG states, the step and the summary statistics so far.
+``checkpoint.pt`` (and ``checkpoint.prev.pt``, the one before) and, once finished, ``summary.json``.
+A run directory with a checkpoint is resumed, and continues the identical trajectory (on CPU):
+the checkpoint holds model, optimizer, dropout-scheduler and RNG states, the step and the summary
+statistics so far. One process trains in a run directory at a time (``train.lock``); ``restart``
+moves the old files into an ``old-TIME`` folder and starts over.
 
 Randomness is split so that runs with the same seed but different dropout schedules are paired:
 the model is initialised right after ``torch.manual_seed(seed)``, training batches come from
@@ -19,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,18 +34,30 @@ from torch import nn
 from tqdm import tqdm
 
 from dynadrop.core import DropoutScheduler
-from dynadrop.gpt.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from dynadrop.gpt.checkpoint import (
+    CHECKPOINT_FILE,
+    DAMAGED_FILE,
+    PREVIOUS_FILE,
+    load_run_checkpoint,
+    save_checkpoint,
+    set_aside_damaged,
+)
 from dynadrop.gpt.config import TrainConfig
 from dynadrop.gpt.data import check_split_length, draw_batch, prepare_dataset, train_subset
-from dynadrop.gpt.distributed import Process, all_reduce_sum, end_process, start_process
+from dynadrop.gpt.distributed import Process, all_reduce_sum, barrier, end_process, start_process
 from dynadrop.gpt.files import atomic_write_bytes, atomic_write_json
 from dynadrop.gpt.model import GPT, GPTConfig
+from dynadrop.gpt.rundir import move_aside, run_lock
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 # Fields that may change between a run and its resumption: they do not alter the trajectory.
 RESUMABLE_CHANGES = frozenset({"device", "compile", "checkpoint_interval"})
+CHECKPOINT_KEYS = ("config", "vocab", "model_config", "model", "optimizer", "dropout_scheduler", "progress",
+                   "rng")
+# What a restart moves aside: everything the trainer writes into a run directory.
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, CHECKPOINT_FILE, PREVIOUS_FILE, DAMAGED_FILE)
 
 
 def derived_seed(seed: int, purpose: str) -> int:
@@ -166,15 +181,25 @@ def _complete_line_at_or_before(line: bytes, step: int) -> bool:
         return False
 
 
-def train(config: TrainConfig, run_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+def train(
+    config: TrainConfig, run_dir: Path, *, progress: bool = True, restart: bool = False
+) -> dict[str, Any]:
     """Train (or resume, or just report a finished run) in ``run_dir``; return the summary.
 
-    Under ``torchrun`` each process calls this; the process group is set up here.
+    ``restart`` moves the run directory's old files into an ``old-TIME`` folder there first (they
+    are never deleted). A second process on the same directory raises ``RunDirectoryInUse``. Under
+    ``torchrun`` each process calls this; the process group is set up here and rank 0 holds the lock.
     """
     run_dir = Path(run_dir)
     process = start_process(config.device)
     try:
-        return _Run(config, run_dir, process, progress).execute()
+        with run_lock(run_dir) if process.is_main else contextlib.nullcontext():
+            if restart and process.is_main:
+                moved = move_aside(run_dir, RUN_FILES)
+                if moved is not None:
+                    print(f"restart: the old files of {run_dir} are in {moved}", file=sys.stderr)
+            barrier(process)
+            return _Run(config, run_dir, process, progress).execute()
     finally:
         end_process(process)
 
@@ -205,10 +230,14 @@ class _Run:
         self.forward = torch.compile(forward) if config.compile else forward
 
     def execute(self) -> dict[str, Any]:
-        checkpoint_path = self.run_dir / CHECKPOINT_FILE
-        resumed = checkpoint_path.is_file()
+        loaded = load_run_checkpoint(self.run_dir, CHECKPOINT_KEYS)
+        resumed = loaded is not None
         if resumed:
-            self._restore(load_checkpoint(checkpoint_path))
+            self._restore(loaded.state)
+            if loaded.path.name != CHECKPOINT_FILE:
+                barrier(self.process)  # every rank has read it before rank 0 renames the damaged one
+                if self.process.is_main:
+                    set_aside_damaged(self.run_dir)
             if self.state.step >= self.config.max_steps and (self.run_dir / SUMMARY_FILE).is_file():
                 return json.loads((self.run_dir / SUMMARY_FILE).read_text())
         if self.process.is_main:
@@ -335,7 +364,7 @@ class _Run:
         if changed:
             details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
             raise ValueError(f"{self.run_dir} holds a checkpoint of a different run ({details}); "
-                             "use another run directory, or delete this one to start over")
+                             "use another --out, or --restart to start over (the old files are moved aside)")
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["dropout_scheduler"])
