@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dynadrop.cli.train_cmd import add_logger_argument
 from dynadrop.core import SPEC_HELP
 from dynadrop.experiments.plan import (
     ComparePlan,
@@ -18,7 +19,14 @@ from dynadrop.experiments.plan import (
 )
 from dynadrop.experiments.report import console_summary, write_report
 from dynadrop.experiments.runner import run_comparison
-from dynadrop.experiments.workload import COMPARE_PRESETS, compare_preset, describe, preset_schedules
+from dynadrop.experiments.workload import (
+    COMPARE_PRESETS,
+    compare_preset,
+    describe,
+    preset_schedules,
+    tracking_options,
+)
+from dynadrop.tracking import check_loggers
 
 EPILOG = f"""\
 Default schedules (at the preset's base rate p, e.g. 0.2; labels in brackets):
@@ -42,9 +50,12 @@ def run(args: argparse.Namespace) -> int:
         plan = build_plan(args)
         check_positive("jobs", args.jobs)
         out_dir = Path(args.out or f"runs/compare-{args.preset}")
-        outcome = run_comparison(plan, out_dir, jobs=args.jobs, progress=None if args.quiet else sys.stderr)
+        loggers = check_loggers(args.logger)
+        options = tracking_options(loggers, out_dir.resolve().name) if loggers else None
+        outcome = run_comparison(plan, out_dir, jobs=args.jobs, progress=None if args.quiet else sys.stderr,
+                                 run_options=options)
         analysis = write_report(out_dir)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ImportError) as error:
         print(f"dynadrop compare: error: {error}", file=sys.stderr)
         return 2
     print(console_summary(analysis))
@@ -113,4 +124,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", nargs="+", metavar="FIELD=VALUE",
                         help="override training-config fields, e.g. --set max_steps=500 device=cpu")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    add_logger_argument(parser)
     parser.set_defaults(func=run)

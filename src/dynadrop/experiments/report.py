@@ -1,6 +1,6 @@
 """Write a comparison's report: ``report.md``, ``summary.json``, ``results.csv``, ``plots/*.png``.
 
-Optional TensorBoard scalars (``tensorboard/``) are written when tensorboard is installed.
+Experiment trackers (``compare --logger``) receive each run's metrics while it trains.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ def write_report(out_dir: Path, analysis: Analysis | None = None) -> Analysis:
     atomic_write_json(out_dir / "summary.json", summary_data(analysis))
     write_text_atomic(out_dir / "results.csv", results_csv(analysis))
     write_text_atomic(out_dir / "report.md", markdown(analysis))
-    _write_tensorboard(analysis, out_dir / "tensorboard")
     return analysis
 
 
@@ -208,21 +207,6 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def _write_tensorboard(analysis: Analysis, tensorboard_dir: Path) -> None:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return
-    for key, metrics in analysis.runs.items():
-        with SummaryWriter(log_dir=str(tensorboard_dir / key.relative_dir)) as writer:
-            for point in metrics.evals:
-                writer.add_scalar("loss/val", point.val_loss, point.step)
-                writer.add_scalar("loss/train_eval_mode", point.train_loss, point.step)
-            for step, rates in metrics.rate_curve:
-                for group, rate in rates.items():
-                    writer.add_scalar(f"dropout_rate/{group}", rate, step)
 
 
 def console_summary(analysis: Analysis) -> str:

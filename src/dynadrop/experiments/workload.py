@@ -7,12 +7,13 @@ for the smoke preset). This is the only module of the experiments that imports t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dynadrop.core import Constant, parse_schedule
-from dynadrop.experiments.plan import ScheduleEntry, default_schedules
+from dynadrop.experiments.plan import RunKey, ScheduleEntry, default_schedules
 from dynadrop.gpt.config import TrainConfig, preset
 from dynadrop.gpt.distributed import resolve_device
 from dynadrop.gpt.sampling import load_trained_model, measure_inference_speed
@@ -90,10 +91,20 @@ def preset_schedules(preset_name: str, overrides: dict[str, Any]) -> list[Schedu
     return default_schedules(rule.rate, train_config(preset_name, overrides, base, 0).max_steps)
 
 
-def execute(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """Train (resuming from the run's checkpoint if any), then measure inference speed in eval mode."""
+def tracking_options(loggers: Sequence[str], experiment: str) -> Callable[[RunKey], dict[str, Any]]:
+    """Each run's experiment trackers, for :func:`execute`: one experiment, runs named ``schedule/seed``."""
+    def options(key: RunKey) -> dict[str, Any]:
+        return {"loggers": list(loggers), "experiment": experiment, "run_name": f"{key.label}/{key.seed}"}
+    return options
+
+
+def execute(config: dict[str, Any], run_dir: Path, **tracking: Any) -> dict[str, Any]:
+    """Train (resuming from the run's checkpoint if any), then measure inference speed in eval mode.
+
+    ``tracking``: :func:`dynadrop.gpt.trainer.train`'s ``loggers``, ``experiment`` and ``run_name``.
+    """
     settings = TrainConfig.from_dict(config["train"])
-    summary = train(settings, run_dir, progress=False)
+    summary = train(settings, run_dir, progress=False, **tracking)
     model, _, _ = load_trained_model(run_dir, device=str(resolve_device(settings.device)))
     speed = measure_inference_speed(model, seed=settings.seed, **config["inference"])
     return {"inference_tokens_per_s": speed, "inference_protocol": config["inference"], "summary": summary}

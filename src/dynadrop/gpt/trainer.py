@@ -5,6 +5,8 @@ directory holds ``config.json``, ``metrics.jsonl`` (one line per log step and pe
 ``checkpoint.pt`` and, once finished, ``summary.json``. A run directory with a checkpoint is
 resumed, and continues the identical trajectory (on CPU): the checkpoint holds model,
 optimizer, dropout-scheduler and RNG states, the step and the summary statistics so far.
+Every metrics record also goes to the experiment trackers named in ``loggers`` (see
+:mod:`dynadrop.tracking`): further sinks beside ``metrics.jsonl``.
 
 Randomness is split so that runs with the same seed but different dropout schedules are paired:
 the model is initialised right after ``torch.manual_seed(seed)``, training batches come from
@@ -20,6 +22,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from dynadrop.gpt.data import check_split_length, draw_batch, prepare_dataset, t
 from dynadrop.gpt.distributed import Process, all_reduce_sum, end_process, start_process
 from dynadrop.gpt.files import atomic_write_bytes, atomic_write_json
 from dynadrop.gpt.model import GPT, GPTConfig
+from dynadrop.tracking import MetricSink, RunIdentity, open_trackers
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -158,6 +162,9 @@ class MetricsLog:
             with self.path.open("a") as file:
                 file.write(json.dumps(record) + "\n")
 
+    def close(self, failed: bool) -> None:
+        """Nothing to release: every line is written and closed at once."""
+
 
 def _complete_line_at_or_before(line: bytes, step: int) -> bool:
     try:
@@ -166,21 +173,33 @@ def _complete_line_at_or_before(line: bytes, step: int) -> bool:
         return False
 
 
-def train(config: TrainConfig, run_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+def train(
+    config: TrainConfig,
+    run_dir: Path,
+    *,
+    progress: bool = True,
+    loggers: Sequence[str] = (),
+    experiment: str | None = None,
+    run_name: str | None = None,
+) -> dict[str, Any]:
     """Train (or resume, or just report a finished run) in ``run_dir``; return the summary.
 
+    ``loggers`` (``tensorboard``, ``mlflow``, ``wandb``) also receive every metrics record, as
+    the run ``run_name`` (default: the directory's name) of ``experiment`` (default ``dynadrop``).
     Under ``torchrun`` each process calls this; the process group is set up here.
     """
     run_dir = Path(run_dir)
+    trackers = open_trackers(loggers, RunIdentity.of(run_dir, run_name, experiment), config.to_dict())
     process = start_process(config.device)
     try:
-        return _Run(config, run_dir, process, progress).execute()
+        return _Run(config, run_dir, process, progress, trackers if process.is_main else []).execute()
     finally:
         end_process(process)
 
 
 class _Run:
-    def __init__(self, config: TrainConfig, run_dir: Path, process: Process, progress: bool) -> None:
+    def __init__(self, config: TrainConfig, run_dir: Path, process: Process, progress: bool,
+                 trackers: list[MetricSink]) -> None:
         self.config = config
         self.run_dir = run_dir
         self.process = process
@@ -193,7 +212,7 @@ class _Run:
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = DropoutScheduler(self.model, config.schedule, total_steps=config.max_steps)
         self.state = Progress()
-        self.metrics = MetricsLog(run_dir / METRICS_FILE, process.is_main)
+        self.sinks: list[MetricSink] = [MetricsLog(run_dir / METRICS_FILE, process.is_main), *trackers]
         self.ddp: nn.parallel.DistributedDataParallel | None = None
         forward: nn.Module = self.model
         if process.world_size > 1:
@@ -213,11 +232,19 @@ class _Run:
         if self.process.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_json(self.run_dir / CONFIG_FILE, self.config.to_dict())
-        self.metrics.start(self.state.step if resumed else None)
-        if not resumed:
-            self._evaluate()
-        self._loop()
-        return self._finish()
+        for sink in self.sinks:
+            sink.start(self.state.step if resumed else None)
+        failed = True
+        try:
+            if not resumed:
+                self._evaluate()
+            self._loop()
+            summary = self._finish()
+            failed = False
+        finally:
+            for sink in self.sinks:
+                sink.close(failed)
+        return summary
 
     def _loop(self) -> None:
         config, state = self.config, self.state
@@ -249,9 +276,9 @@ class _Run:
         state = self.state
         tokens = (state.step - since[0]) * self.config.tokens_per_step * self.process.world_size
         tokens_per_s = tokens / max(state.train_time_s - since[1], 1e-9)
-        self.metrics.write({"type": "train", "step": state.step, "loss": state.last_minibatch_loss,
-                            "lr": lr, "rates": rates, "wall_time": state.train_time_s,
-                            "tokens_per_s": tokens_per_s})
+        self._record({"type": "train", "step": state.step, "loss": state.last_minibatch_loss,
+                      "lr": lr, "rates": rates, "wall_time": state.train_time_s,
+                      "tokens_per_s": tokens_per_s})
         bar.set_postfix(loss=f"{state.last_minibatch_loss:.4f}", rate=_rates_text(rates),
                         tok_s=f"{tokens_per_s:.0f}")
 
@@ -279,8 +306,12 @@ class _Run:
         losses = evaluate(self.forward, self.splits, self.config, self.process)
         self.state.record_eval(losses)
         self.scheduler.observe(val_loss=losses["val_loss"])
-        self.metrics.write({"type": "eval", "step": self.state.step, **losses,
-                            "rates": self.scheduler.rates, "wall_time": self.state.train_time_s})
+        self._record({"type": "eval", "step": self.state.step, **losses,
+                      "rates": self.scheduler.rates, "wall_time": self.state.train_time_s})
+
+    def _record(self, record: dict[str, Any]) -> None:
+        for sink in self.sinks:
+            sink.write(record)
 
     def _rng_states(self) -> list[torch.Tensor]:
         """Each rank's dropout RNG state (gathered on every rank so rank 0 can save them all)."""
