@@ -12,20 +12,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from dynadrop.tracking.sinks import RunIdentity, missing_library, scalars
+from dynadrop.tracking.sinks import RunIdentity, scalars
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
-
-
-def require() -> None:
-    try:
-        import mlflow  # noqa: F401
-    except ImportError as error:
-        raise missing_library("mlflow", "mlflow") from error
-
-
-def open_sink(identity: RunIdentity, params: Mapping[str, Any]) -> MlflowSink:
-    return MlflowSink(identity, params)
 
 
 class MlflowSink:

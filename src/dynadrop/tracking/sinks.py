@@ -8,11 +8,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-# logger name -> its module, which has ``require()`` and ``open_sink(identity, params) -> MetricSink``.
+
+@dataclass(frozen=True)
+class Tracker:
+    """A logger: its sink class (``module:Class``, built as ``Class(identity, params)``) and the
+    library it needs."""
+
+    sink: str
+    package: str
+
+
 TRACKERS = {
-    "tensorboard": "dynadrop.tracking.tensorboard",
-    "mlflow": "dynadrop.tracking.mlflow",
-    "wandb": "dynadrop.tracking.wandb",
+    "tensorboard": Tracker("dynadrop.tracking.tensorboard:TensorBoardSink", "tensorboard"),
+    "mlflow": Tracker("dynadrop.tracking.mlflow:MlflowSink", "mlflow"),
+    "wandb": Tracker("dynadrop.tracking.wandb:WandbSink", "wandb"),
 }
 DEFAULT_EXPERIMENT = "dynadrop"
 
@@ -53,13 +62,13 @@ def check_loggers(names: Iterable[str]) -> list[str]:
     """``names`` as a list, each a known logger whose library imports (else a ValueError/ImportError)."""
     names = list(names)
     for name in names:
-        _module(name)
+        _sink_class(name)
     return names
 
 
 def open_trackers(names: Iterable[str], identity: RunIdentity, params: Mapping[str, Any]) -> list[MetricSink]:
     """One sink per logger name, not yet started; ``params`` (the run's config) is recorded with each."""
-    return [_module(name).open_sink(identity, params) for name in check_loggers(names)]
+    return [_sink_class(name)(identity, params) for name in check_loggers(names)]
 
 
 def scalars(record: Mapping[str, Any]) -> dict[str, float]:
@@ -76,15 +85,15 @@ def scalars(record: Mapping[str, Any]) -> dict[str, float]:
     return values
 
 
-def _module(name: str) -> Any:
+def _sink_class(name: str) -> Any:
+    """The sink class of logger ``name``, once its library imports (else an error naming the extra)."""
     if name not in TRACKERS:
         raise ValueError(f"unknown logger {name!r}; allowed: {', '.join(TRACKERS)}")
-    module = importlib.import_module(TRACKERS[name])
-    module.require()
-    return module
-
-
-def missing_library(logger: str, package: str) -> ImportError:
-    """The error for a tracker whose library is not installed: it names the extra to install."""
-    return ImportError(f"the {logger} logger needs {package}: pip install 'dynadrop[trackers]' "
-                       f"(or pip install {package})")
+    tracker = TRACKERS[name]
+    try:
+        importlib.import_module(tracker.package)
+    except ImportError as error:
+        raise ImportError(f"the {name} logger needs {tracker.package}: pip install 'dynadrop[trackers]' "
+                          f"(or pip install {tracker.package})") from error
+    module, _, class_name = tracker.sink.partition(":")
+    return getattr(importlib.import_module(module), class_name)

@@ -9,20 +9,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from dynadrop.tracking.sinks import RunIdentity, missing_library, scalars
+from dynadrop.tracking.sinks import RunIdentity, scalars
 
 LOG_DIR = "tensorboard"
-
-
-def require() -> None:
-    try:
-        import tensorboard  # noqa: F401  (torch.utils.tensorboard writes through it)
-    except ImportError as error:
-        raise missing_library("tensorboard", "tensorboard") from error
-
-
-def open_sink(identity: RunIdentity, params: Mapping[str, Any]) -> TensorBoardSink:
-    return TensorBoardSink(identity, params)
 
 
 class TensorBoardSink:

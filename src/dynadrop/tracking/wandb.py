@@ -9,18 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dynadrop.tracking.sinks import RunIdentity, missing_library, scalars
-
-
-def require() -> None:
-    try:
-        import wandb  # noqa: F401
-    except ImportError as error:
-        raise missing_library("wandb", "wandb") from error
-
-
-def open_sink(identity: RunIdentity, params: Mapping[str, Any]) -> WandbSink:
-    return WandbSink(identity, params)
+from dynadrop.tracking.sinks import RunIdentity, scalars
 
 
 class WandbSink:
