@@ -4,6 +4,8 @@ comparison groups its runs, and a bad or missing logger is named with what to do
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +19,7 @@ pytest.importorskip("tensorboard")
 pytest.importorskip("mlflow")
 pytest.importorskip("wandb")
 
+SRC = Path(__file__).resolve().parents[2] / "src"
 FIELDS = {"train": ("loss", "lr", "tokens_per_s", "wall_time"),
           "eval": ("train_loss", "val_loss", "wall_time")}
 
@@ -79,3 +82,12 @@ def test_missing_library_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)
     with pytest.raises(ImportError, match=r"pip install 'dynadrop\[trackers\]'"):
         check_loggers(["wandb"])
+
+
+def test_the_trainer_imports_a_tracker_library_only_when_it_is_asked_for():
+    code = ("import sys, dynadrop.gpt.trainer; "
+            "print(sorted(m for m in ('tensorboard', 'mlflow', 'wandb') if m in sys.modules), "
+            "sorted(m for m in sys.modules if m.startswith(('dynadrop.experiments', 'dynadrop.cli'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert result.stdout.strip() == "[] []"
