@@ -19,10 +19,14 @@ def test_readme_has_examples():
 
 @pytest.mark.parametrize("index", range(len(EXAMPLES)))
 def test_readme_example_runs(index, tmp_path, monkeypatch):
-    """Each example runs in a fresh directory, with a small generated corpus as the default data."""
+    """Each example runs in a fresh directory, with a small generated corpus as the default data and
+    experiment trackers offline (what an example sets in the environment is undone afterwards)."""
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(generated_text(20_000))
     monkeypatch.setenv("DYNADROP_DATA", str(corpus))
     monkeypatch.setenv("DYNADROP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     monkeypatch.chdir(tmp_path)
     exec(compile(EXAMPLES[index], f"README example {index}", "exec"), {"__name__": "__readme__"})

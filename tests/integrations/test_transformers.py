@@ -21,6 +21,7 @@ from transformers import (
 
 import dynadrop as dd
 from dynadrop.integrations.transformers import STATE_FILE, DropoutSchedulerCallback
+from tests.tracking.readers import tensorboard_scalars
 
 MICRO_BATCH, ACCUMULATION, MAX_STEPS = 4, 2, 8
 
@@ -184,3 +185,25 @@ def test_monitor_mapping_reads_each_signal_from_the_evaluation_metrics():
 def test_monitor_must_be_a_name_or_a_mapping_of_names():
     with pytest.raises(TypeError, match=r"monitor must be a metric name or a mapping .* got 3"):
         DropoutSchedulerCallback("gap:0.2", monitor=3)
+
+
+def test_added_first_its_rates_reach_the_report_to_tensorboard_callback(tmp_path):
+    pytest.importorskip("tensorboard")
+    trainer = Trainer(model=tiny_classifier(), args=arguments(tmp_path, report_to=["tensorboard"]),
+                      train_dataset=examples(32, 1), eval_dataset=examples(16, 2))
+    DropoutSchedulerCallback("linear:0.2->0.0").add_to(trainer)
+    trainer.train()
+    (log_dir,) = (tmp_path / "runs").iterdir()
+    schedule = dd.parse_schedule("linear:0.2->0.0")
+    expected = {step: schedule(step, MAX_STEPS) for step in (2, 4, 6, 8)}
+    for group in ("attention", "residual", "embedding"):
+        assert tensorboard_scalars(log_dir)[f"train/dropout/{group}"] == pytest.approx(expected), group
+
+
+def test_add_to_moves_the_callback_first(tmp_path):
+    callback = DropoutSchedulerCallback(0.1)
+    trainer = Trainer(model=tiny_classifier(), args=arguments(tmp_path), train_dataset=examples(8, 1),
+                      eval_dataset=examples(8, 2), callbacks=[callback])
+    assert callback.add_to(trainer) is callback
+    assert trainer.callback_handler.callbacks.index(callback) == 0
+    assert trainer.callback_handler.callbacks.count(callback) == 1

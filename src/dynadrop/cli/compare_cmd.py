@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dynadrop.cli.report_cmd import add_alpha_argument
+from dynadrop.cli.train_cmd import add_logger_argument
 from dynadrop.core import SPEC_HELP
 from dynadrop.experiments.plan import (
     ComparePlan,
@@ -26,7 +27,9 @@ from dynadrop.experiments.workload import (
     describe,
     preset_candidates,
     preset_schedules,
+    tracking_options,
 )
+from dynadrop.tracking import check_loggers
 
 EPILOG = f"""\
 Default schedules (at the preset's base rate p, e.g. 0.2; labels in brackets):
@@ -54,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
     plan = build_plan(args)
     check_positive("jobs", args.jobs)
     out_dir = Path(args.out or f"runs/compare-{args.preset}")
+    loggers = check_loggers(args.logger)
+    options = tracking_options(loggers, out_dir.resolve().name) if loggers else None
     study = run_study(plan, out_dir, tuning=build_tuning(args, plan), jobs=args.jobs, alpha=args.alpha,
-                      progress=None if args.quiet else sys.stderr)
+                      progress=None if args.quiet else sys.stderr, run_options=options)
     if study.analysis is not None:
         print(console_summary(study.analysis))
     for phase, outcome in study.outcomes.items():
@@ -159,4 +164,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "up before its timed training, so training times and time-to-target are results")
     add_alpha_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    add_logger_argument(parser)
     parser.set_defaults(func=run)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dynadrop.core import SPEC_HELP
 from dynadrop.gpt.config import PRESETS, SCHEDULE_GROUPS, TrainConfig, preset, schedule_from_args
+from dynadrop.tracking import TRACKERS
 
 # Fields with their own flag handling (the schedule is repeatable; the rest are generated).
 _SPECIAL = {"schedule"}
@@ -49,6 +50,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_logger_argument(parser: argparse.ArgumentParser) -> None:
+    """``--logger NAME`` (repeatable): experiment trackers that also receive every metrics record."""
+    parser.add_argument("--logger", action="append", default=[], choices=sorted(TRACKERS),
+                        help="also log to this experiment tracker (repeatable; needs "
+                        "pip install 'dynadrop[trackers]'): tensorboard events in the run directory, "
+                        "MLflow at MLFLOW_TRACKING_URI, W&B (WANDB_MODE=offline keeps it local)")
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if f.name not in _SPECIAL and getattr(args, f.name) is not None}
@@ -69,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     run_dir = args.out or default_run_dir(config, args.preset)
     print(f"run directory: {run_dir}", file=sys.stderr)
-    summary = train(config, run_dir, progress=not args.no_progress, restart=args.restart)
+    summary = train(config, run_dir, progress=not args.no_progress, restart=args.restart, loggers=args.logger)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -97,6 +106,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="start the run over: move the directory's old files into DIR/old-TIME/ first "
                         "(nothing is deleted)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_logger_argument(parser)
     add_config_arguments(parser)
     parser.set_defaults(func=run)
 

@@ -1,6 +1,7 @@
-"""Write a comparison's report: ``report.md``, ``summary.json``, ``results.csv``, ``plots/*.png``.
+"""Write a comparison's report: ``report.md``, ``report.html``, ``summary.json``, ``results.csv``,
+``plots/*.png``.
 
-Optional TensorBoard scalars (``tensorboard/``) are written when tensorboard is installed.
+Experiment trackers (``compare --logger``) receive each run's metrics while it trains.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dynadrop.experiments.analysis import Analysis, MetricResult, analyse
+from dynadrop.experiments.html_report import write_html_report
 from dynadrop.experiments.metrics import CONVERGENCE_KEYS, METRIC_TABLE, METRICS_BY_KEY
 from dynadrop.experiments.plan import ComparePlan, RunKey
 from dynadrop.experiments.plots import PLOT_FILES, write_plots
@@ -19,7 +21,7 @@ from dynadrop.experiments.records import write_text_atomic
 from dynadrop.experiments.stats import BETTER, WORSE
 from dynadrop.gpt.files import atomic_write_json
 
-REPORT_FILES = ("report.md", "summary.json", "results.csv")
+REPORT_FILES = ("report.md", "report.html", "summary.json", "results.csv")
 OVERVIEW_KEYS = tuple(info.key for info in METRIC_TABLE if info.key != "best_val_step")
 
 READING_NOTES = """\
@@ -47,13 +49,18 @@ def write_report(out_dir: Path, analysis: Analysis | None = None, *, alpha: floa
     atomic_write_json(out_dir / "summary.json", summary_data(analysis))
     write_text_atomic(out_dir / "results.csv", results_csv(analysis))
     write_text_atomic(out_dir / "report.md", markdown(analysis))
-    _write_tensorboard(analysis, out_dir / "tensorboard")
+    write_html_report(out_dir, analysis, *overview_rows(analysis))
     return analysis
 
 
 def overview_table(analysis: Analysis) -> str:
     """Markdown table: one row per schedule, mean ± std of each metric marked (better)/(worse) where
     the paired test says so, and the verdict on the best validation loss spelled out."""
+    return _table(*overview_rows(analysis))
+
+
+def overview_rows(analysis: Analysis) -> tuple[list[str], list[list[str]]]:
+    """The headers and rows of :func:`overview_table`."""
     headers = ["schedule", *(METRICS_BY_KEY[key].title for key in OVERVIEW_KEYS), "verdict (best val loss)"]
     rows = []
     for label in analysis.plan.labels:
@@ -64,7 +71,7 @@ def overview_table(analysis: Analysis) -> str:
             *(_overview_cell(results[key], key) for key in OVERVIEW_KEYS),
             comparison.verdict if comparison else "baseline",
         ])
-    return _table(headers, rows)
+    return headers, rows
 
 
 def timing_text(analysis: Analysis) -> str:
@@ -284,21 +291,6 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def _write_tensorboard(analysis: Analysis, tensorboard_dir: Path) -> None:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return
-    for key, metrics in analysis.runs.items():
-        with SummaryWriter(log_dir=str(tensorboard_dir / key.relative_dir)) as writer:
-            for point in metrics.evals:
-                writer.add_scalar("loss/val", point.val_loss, point.step)
-                writer.add_scalar("loss/train_eval_mode", point.train_loss, point.step)
-            for step, rates in metrics.rate_curve:
-                for group, rate in rates.items():
-                    writer.add_scalar(f"dropout_rate/{group}", rate, step)
 
 
 def console_summary(analysis: Analysis) -> str:

@@ -27,7 +27,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -75,8 +75,13 @@ def run_comparison(
     jobs: int = 1,
     workload: str = DEFAULT_WORKLOAD,
     progress: TextIO | None = sys.stderr,
+    run_options: Callable[[RunKey], dict[str, Any]] | None = None,
 ) -> RunOutcome:
-    """Run every unfinished run of ``plan`` under ``out_dir``, ``jobs`` at a time."""
+    """Run every unfinished run of ``plan`` under ``out_dir``, ``jobs`` at a time.
+
+    ``run_options(key)`` gives keyword arguments for that run's ``execute`` beside its config
+    (e.g. experiment trackers): they are not in ``request.json``, so a rerun may change them.
+    """
     check_positive("jobs", jobs)
     out_dir = Path(out_dir)
     module = importlib.import_module(workload)
@@ -111,7 +116,8 @@ def run_comparison(
                 atomic_write_json(run_dir / REQUEST, requests[key])
                 process = context.Process(
                     target=run_in_child,
-                    args=(workload, configs[key], str(run_dir), threads, os.getpid()),
+                    args=(workload, configs[key], str(run_dir), threads, os.getpid(),
+                          run_options(key) if run_options else {}),
                     name=f"dynadrop-run-{key.label}-{key.seed}",
                 )
                 process.start()
@@ -141,7 +147,8 @@ def run_comparison(
     return outcome
 
 
-def run_in_child(workload: str, config: dict[str, Any], run_dir: str, threads: int, parent_pid: int) -> None:
+def run_in_child(workload: str, config: dict[str, Any], run_dir: str, threads: int, parent_pid: int,
+                 options: dict[str, Any]) -> None:
     """Body of a run's process: train via the workload, then record success or the failure."""
     _die_with_parent(parent_pid)
     directory = Path(run_dir)
@@ -153,7 +160,7 @@ def run_in_child(workload: str, config: dict[str, Any], run_dir: str, threads: i
         (directory / FAILURE).unlink(missing_ok=True)
         (directory / TRACEBACK).unlink(missing_ok=True)
         try:
-            extras = importlib.import_module(workload).execute(config, directory)
+            extras = importlib.import_module(workload).execute(config, directory, **options)
         except Exception as error:  # Ctrl-C is no failure: the run stays interrupted, to resume
             write_text_atomic(directory / TRACEBACK, traceback.format_exc())
             message = "".join(traceback.format_exception_only(type(error), error)).strip()

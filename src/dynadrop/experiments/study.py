@@ -9,9 +9,10 @@ the plan as given. A timing comparison runs one run at a time on every core.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from dynadrop.experiments.analysis import Analysis, load_plan
 from dynadrop.experiments.plan import ComparePlan, RunKey
@@ -51,8 +52,12 @@ def run_study(
     alpha: float = 0.05,
     workload: str = DEFAULT_WORKLOAD,
     progress: TextIO | None = sys.stderr,
+    run_options: Callable[[RunKey], dict[str, Any]] | None = None,
 ) -> StudyOutcome:
-    """Tune (if asked), then run and report the evaluation; a failed tuning run stops before it."""
+    """Tune (if asked), then run and report the evaluation; a failed tuning run stops before it.
+
+    ``run_options`` gives each run's extra ``execute`` arguments (e.g. experiment trackers).
+    """
     out_dir = Path(out_dir)
     check_same_timing(plan, out_dir)
     if plan.timing and jobs != 1:
@@ -62,7 +67,7 @@ def run_study(
         tuning_dir = out_dir / TUNING_DIR
         candidates = tuning_comparison(plan, tuning)
         study.outcomes["tuning"] = run_comparison(candidates, tuning_dir, jobs=jobs, workload=workload,
-                                                  progress=progress)
+                                                  progress=progress, run_options=run_options)
         tuning_analysis = write_report(tuning_dir, alpha=alpha)
         if study.failed:
             return study
@@ -70,7 +75,7 @@ def run_study(
         atomic_write_json(tuning_dir / CHOICE_FILE, choices_data(choices, tuning))
         plan = evaluation_with_choices(plan, choices, tuning)
     study.outcomes["evaluation"] = run_comparison(plan, out_dir, jobs=jobs, workload=workload,
-                                                  progress=progress)
+                                                  progress=progress, run_options=run_options)
     study.analysis = write_report(out_dir, alpha=alpha)
     return study
 

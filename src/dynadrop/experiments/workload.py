@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 
 from dynadrop.core import Constant, parse_schedule
-from dynadrop.experiments.plan import ScheduleEntry, default_schedules
+from dynadrop.experiments.plan import RunKey, ScheduleEntry, default_schedules
 from dynadrop.experiments.tuning import default_candidates
 from dynadrop.gpt.config import TrainConfig, preset
 from dynadrop.gpt.distributed import resolve_device
@@ -115,16 +116,24 @@ def _base_rate_and_steps(preset_name: str, overrides: dict[str, Any]) -> tuple[f
     return rule.rate, train_config(preset_name, overrides, base, 0).max_steps
 
 
-def execute(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+def tracking_options(loggers: Sequence[str], experiment: str) -> Callable[[RunKey], dict[str, Any]]:
+    """Each run's experiment trackers, for :func:`execute`: one experiment, runs named ``schedule/seed``."""
+    def options(key: RunKey) -> dict[str, Any]:
+        return {"loggers": list(loggers), "experiment": experiment, "run_name": f"{key.label}/{key.seed}"}
+    return options
+
+
+def execute(config: dict[str, Any], run_dir: Path, **tracking: Any) -> dict[str, Any]:
     """Train (resuming from the run's checkpoint if any), then measure inference speed in eval mode.
 
+    ``tracking``: :func:`dynadrop.gpt.trainer.train`'s ``loggers``, ``experiment`` and ``run_name``.
     The record also says how the time was measured: torch threads, the 1-minute load average
     before and after, and the warm-up's duration when the run had one.
     """
     settings = TrainConfig.from_dict(config["train"])
     load_before = os.getloadavg()[0]
     warm_up_s = warm_up(settings, run_dir) if config.get("warm_up") else None
-    summary = train(settings, run_dir, progress=False)
+    summary = train(settings, run_dir, progress=False, **tracking)
     model, _, _ = load_trained_model(run_dir, device=str(resolve_device(settings.device)))
     speed = measure_inference_speed(model, seed=settings.seed, **config["inference"])
     return {"inference_tokens_per_s": speed, "inference_protocol": config["inference"], "summary": summary,

@@ -7,6 +7,8 @@ A run directory with a checkpoint is resumed, and continues the identical trajec
 the checkpoint holds model, optimizer, dropout-scheduler and RNG states, the step and the summary
 statistics so far. One process trains in a run directory at a time (``train.lock``); ``restart``
 moves the old files into an ``old-TIME`` folder and starts over.
+Every metrics record also goes to the experiment trackers named in ``loggers`` (see
+:mod:`dynadrop.tracking`): further sinks beside ``metrics.jsonl``.
 
 Randomness is split so that runs with the same seed but different dropout schedules are paired:
 the model is initialised right after ``torch.manual_seed(seed)``, training batches come from
@@ -23,6 +25,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,7 @@ from dynadrop.gpt.distributed import Process, all_reduce_sum, barrier, end_proce
 from dynadrop.gpt.files import atomic_write_bytes, atomic_write_json
 from dynadrop.gpt.model import GPT, GPTConfig
 from dynadrop.gpt.rundir import move_aside, run_lock
+from dynadrop.tracking import MetricSink, RunIdentity, open_trackers
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -173,6 +177,9 @@ class MetricsLog:
             with self.path.open("a") as file:
                 file.write(json.dumps(record) + "\n")
 
+    def close(self, failed: bool) -> None:
+        """Nothing to release: every line is written and closed at once."""
+
 
 def _complete_line_at_or_before(line: bytes, step: int) -> bool:
     try:
@@ -182,15 +189,26 @@ def _complete_line_at_or_before(line: bytes, step: int) -> bool:
 
 
 def train(
-    config: TrainConfig, run_dir: Path, *, progress: bool = True, restart: bool = False
+    config: TrainConfig,
+    run_dir: Path,
+    *,
+    progress: bool = True,
+    restart: bool = False,
+    loggers: Sequence[str] = (),
+    experiment: str | None = None,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     """Train (or resume, or just report a finished run) in ``run_dir``; return the summary.
 
     ``restart`` moves the run directory's old files into an ``old-TIME`` folder there first (they
-    are never deleted). A second process on the same directory raises ``RunDirectoryInUse``. Under
-    ``torchrun`` each process calls this; the process group is set up here and rank 0 holds the lock.
+    are never deleted). A second process on the same directory raises ``RunDirectoryInUse``.
+    ``loggers`` (``tensorboard``, ``mlflow``, ``wandb``) also receive every metrics record, as
+    the run ``run_name`` (default: the directory's name) of ``experiment`` (default ``dynadrop``).
+    Under ``torchrun`` each process calls this; the process group is set up here and rank 0 holds
+    the lock and writes to the trackers.
     """
     run_dir = Path(run_dir)
+    identity = RunIdentity.of(run_dir, run_name, experiment)
     process = start_process(config.device)
     try:
         with run_lock(run_dir) if process.is_main else contextlib.nullcontext():
@@ -199,13 +217,15 @@ def train(
                 if moved is not None:
                     print(f"restart: the old files of {run_dir} are in {moved}", file=sys.stderr)
             barrier(process)
-            return _Run(config, run_dir, process, progress).execute()
+            trackers = open_trackers(loggers, identity, config.to_dict()) if process.is_main else []
+            return _Run(config, run_dir, process, progress, trackers).execute()
     finally:
         end_process(process)
 
 
 class _Run:
-    def __init__(self, config: TrainConfig, run_dir: Path, process: Process, progress: bool) -> None:
+    def __init__(self, config: TrainConfig, run_dir: Path, process: Process, progress: bool,
+                 trackers: list[MetricSink]) -> None:
         self.config = config
         self.run_dir = run_dir
         self.process = process
@@ -219,7 +239,7 @@ class _Run:
         self.scheduler = DropoutScheduler(self.model, config.schedule, total_steps=config.max_steps)
         self.state = Progress()
         self.grad_norm: torch.Tensor | None = None
-        self.metrics = MetricsLog(run_dir / METRICS_FILE, process.is_main)
+        self.sinks: list[MetricSink] = [MetricsLog(run_dir / METRICS_FILE, process.is_main), *trackers]
         self.ddp: nn.parallel.DistributedDataParallel | None = None
         forward: nn.Module = self.model
         if process.world_size > 1:
@@ -243,11 +263,19 @@ class _Run:
         if self.process.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_json(self.run_dir / CONFIG_FILE, self.config.to_dict())
-        self.metrics.start(self.state.step if resumed else None)
-        if not resumed:
-            self._evaluate()
-        self._loop()
-        return self._finish()
+        for sink in self.sinks:
+            sink.start(self.state.step if resumed else None)
+        failed = True
+        try:
+            if not resumed:
+                self._evaluate()
+            self._loop()
+            summary = self._finish()
+            failed = False
+        finally:
+            for sink in self.sinks:
+                sink.close(failed)
+        return summary
 
     def _loop(self) -> None:
         config, state = self.config, self.state
@@ -279,9 +307,9 @@ class _Run:
         state = self.state
         tokens = (state.step - since[0]) * self.config.tokens_per_step * self.process.world_size
         tokens_per_s = tokens / max(state.train_time_s - since[1], 1e-9)
-        self.metrics.write({"type": "train", "step": state.step, "loss": state.last_minibatch_loss,
-                            "lr": lr, "rates": rates, "wall_time": state.train_time_s,
-                            "tokens_per_s": tokens_per_s})
+        self._record({"type": "train", "step": state.step, "loss": state.last_minibatch_loss,
+                      "lr": lr, "rates": rates, "wall_time": state.train_time_s,
+                      "tokens_per_s": tokens_per_s})
         bar.set_postfix(loss=f"{state.last_minibatch_loss:.4f}", rate=_rates_text(rates),
                         tok_s=f"{tokens_per_s:.0f}")
 
@@ -326,9 +354,12 @@ class _Run:
         grad_norm = None if self.grad_norm is None else self.grad_norm.item()
         lr = learning_rate(self.state.step, self.config)
         self.scheduler.observe(**losses, grad_norm=grad_norm, lr=lr)
-        self.metrics.write({"type": "eval", "step": self.state.step, **losses, "grad_norm": grad_norm,
-                            "lr": lr, "rates": self.scheduler.rates,
-                            "wall_time": self.state.train_time_s})
+        self._record({"type": "eval", "step": self.state.step, **losses, "grad_norm": grad_norm, "lr": lr,
+                      "rates": self.scheduler.rates, "wall_time": self.state.train_time_s})
+
+    def _record(self, record: dict[str, Any]) -> None:
+        for sink in self.sinks:
+            sink.write(record)
 
     def _rng_states(self) -> list[torch.Tensor]:
         """Each rank's dropout RNG state (gathered on every rank so rank 0 can save them all)."""

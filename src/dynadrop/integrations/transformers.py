@@ -1,7 +1,8 @@
 """Hugging Face ``Trainer`` callback that schedules dropout rates once per optimizer step.
 
     from dynadrop.integrations.transformers import DropoutSchedulerCallback
-    trainer = transformers.Trainer(..., callbacks=[DropoutSchedulerCallback("linear:0.1->0.0")])
+    trainer = transformers.Trainer(..., args=TrainingArguments(..., report_to=["tensorboard"]))
+    DropoutSchedulerCallback("linear:0.1->0.0").add_to(trainer)   # or callbacks=[...]
 
 Needs transformers: ``pip install 'dynadrop[transformers]'``.
 """
@@ -21,7 +22,7 @@ from dynadrop.core.scheduler import DepthProfile, DropoutScheduler
 from dynadrop.integrations._binding import MonitorArg, ScheduleArg, SchedulerBinding
 
 try:
-    from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+    from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 except ImportError as error:  # pragma: no cover - exercised by a test that hides the package
     raise ImportError(
@@ -50,8 +51,8 @@ class DropoutSchedulerCallback(TrainerCallback):
       ``monitor={"val_loss": "eval_val_loss", "train_loss": "eval_train_loss"}``. The Trainer's
       evaluation already gathers over processes, so every rank sees the same value.
     - Adds ``dropout/<group>`` rates to the logs it is given in ``on_log``. Callbacks run in
-      order and ``report_to`` integrations come before those passed in ``callbacks=``; to have
-      them report the rates, pass ``report_to=[]`` and list this callback before them.
+      order, and the Trainer puts its ``report_to`` integrations before those passed in
+      ``callbacks=``; :meth:`add_to` puts this callback first instead, so they report the rates.
     - Writes its state to ``dropout_scheduler.json`` in each checkpoint folder and, when training
       resumes, reads it back from ``args.resume_from_checkpoint`` if that is a folder, else from
       ``output_dir/checkpoint-<global_step>``, and re-applies the rates.
@@ -71,6 +72,15 @@ class DropoutSchedulerCallback(TrainerCallback):
             type(self).__name__, schedule, total_steps, monitor, depth_profile, group_rules
         )
         self.log_rates = log_rates
+
+    def add_to(self, trainer: Trainer) -> DropoutSchedulerCallback:
+        """Make this the first callback of ``trainer`` (so its rates are in the logs before any
+        ``report_to`` integration writes them); returns ``self``."""
+        callbacks = trainer.callback_handler.callbacks
+        if self in callbacks:
+            callbacks.remove(self)
+        callbacks.insert(0, self)
+        return self
 
     @property
     def scheduler(self) -> DropoutScheduler | None:
