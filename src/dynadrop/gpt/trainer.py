@@ -45,6 +45,7 @@ from dynadrop.gpt.checkpoint import (
     save_checkpoint,
     set_aside_damaged,
 )
+from dynadrop.gpt.compiling import compile_gpt
 from dynadrop.gpt.config import TrainConfig
 from dynadrop.gpt.data import check_split_length, draw_batch, prepare_dataset, train_subset
 from dynadrop.gpt.distributed import Process, all_reduce_sum, barrier, end_process, start_process
@@ -197,6 +198,7 @@ def train(
     loggers: Sequence[str] = (),
     experiment: str | None = None,
     run_name: str | None = None,
+    compile_strategy: str = "whole",
 ) -> dict[str, Any]:
     """Train (or resume, or just report a finished run) in ``run_dir``; return the summary.
 
@@ -205,7 +207,8 @@ def train(
     ``loggers`` (``tensorboard``, ``mlflow``, ``wandb``) also receive every metrics record, as
     the run ``run_name`` (default: the directory's name) of ``experiment`` (default ``dynadrop``).
     Under ``torchrun`` each process calls this; the process group is set up here and rank 0 holds
-    the lock and writes to the trackers.
+    the lock and writes to the trackers. ``compile_strategy`` (``whole`` or ``regional``, see
+    :mod:`dynadrop.gpt.compiling`) says how ``config.compile`` compiles the model.
     """
     run_dir = Path(run_dir)
     identity = RunIdentity.of(run_dir, run_name, experiment)
@@ -218,14 +221,14 @@ def train(
                     print(f"restart: the old files of {run_dir} are in {moved}", file=sys.stderr)
             barrier(process)
             trackers = open_trackers(loggers, identity, config.to_dict()) if process.is_main else []
-            return _Run(config, run_dir, process, progress, trackers).execute()
+            return _Run(config, run_dir, process, progress, trackers, compile_strategy).execute()
     finally:
         end_process(process)
 
 
 class _Run:
     def __init__(self, config: TrainConfig, run_dir: Path, process: Process, progress: bool,
-                 trackers: list[MetricSink]) -> None:
+                 trackers: list[MetricSink], compile_strategy: str = "whole") -> None:
         self.config = config
         self.run_dir = run_dir
         self.process = process
@@ -247,7 +250,7 @@ class _Run:
             self.ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids,
                                                            broadcast_buffers=False)
             forward = self.ddp
-        self.forward = torch.compile(forward) if config.compile else forward
+        self.forward = compile_gpt(forward, self.model, compile_strategy) if config.compile else forward
 
     def execute(self) -> dict[str, Any]:
         loaded = load_run_checkpoint(self.run_dir, CHECKPOINT_KEYS)
