@@ -1,11 +1,14 @@
 """Training throughput of the GPT: eager fp32 reference vs torch.compile, per dropout schedule.
 
-Shapes: nanoGPT's CPU recipe (4 layers, 4 heads, 128-dim, context 64, batch 12) and the paper
-preset (6x384, context 256, batch 64; pass ``--shape paper`` and few steps). Schedules: constant
-0.2, constant 0.0, and ``linear:0.2->0.0`` over the timed steps (rates change every step, so the
-compiled path must survive them without recompiling). Configurations run alternately, several
-rounds, so drifting machine load hits them all alike; medians are reported, and the ratios
-that matter (compiled/eager tokens/s, step time at 0.2 over 0.0) are taken within one run.
+Shapes: nanoGPT's CPU recipe (4 layers, 4 heads, 128-dim, context 64, batch 12), the ``cpu``
+preset's model (4x192, context 64, batch 12) and the paper preset (6x384, context 256, batch 64;
+pass ``--shape paper`` and few steps). Compiled configurations run per compile strategy
+(``whole``: one graph; ``regional``: embedding, head and one block graph the blocks share).
+Schedules: constant 0.2, constant 0.0, and ``linear:0.2->0.0`` over the timed steps (rates
+change every step, so the compiled path must survive them without recompiling). Configurations
+run alternately, several rounds, so drifting machine load hits them all alike; medians are
+reported, and the ratios that matter (compiled/eager tokens/s, step time at 0.2 over 0.0) are
+taken within one run.
 
 Model FLOP utilisation uses nanoGPT's (PaLM's) count, per token 6*N + 12*L*C*T (N parameters
 without the position embedding, L layers, C width, T context), against the measured rate of a
@@ -14,25 +17,33 @@ for data (speed does not depend on them).
 
     PYTHONPATH=src python3 benchmarks/train_throughput.py [--steps 20] [--rounds 5] [--threads 2]
     PYTHONPATH=src python3 benchmarks/train_throughput.py --shape paper --steps 3 --rounds 3
+    PYTHONPATH=src python3 benchmarks/train_throughput.py --shape cpu --compile-time-only
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from machine_load import load_line
 
 import dynadrop as dd
+from dynadrop.gpt.compiling import COMPILE_STRATEGIES, compile_gpt
 from dynadrop.gpt.config import preset
 from dynadrop.gpt.model import GPT, GPTConfig
 from dynadrop.gpt.trainer import build_optimizer
 
 SHAPES = {
     "recipe": (GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128), 12),
+    "cpu": (GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=192), 12),
     "paper": (GPTConfig(vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384), 64),
 }
 SCHEDULES = ("0.2", "0.0", "linear:0.2->0.0")
@@ -41,11 +52,11 @@ SCHEDULES = ("0.2", "0.0", "linear:0.2->0.0")
 @dataclass(frozen=True)
 class Setup:
     schedule: str
-    compiled: bool
+    strategy: str | None  # None: eager
 
     @property
     def label(self) -> str:
-        return f"{'compiled' if self.compiled else 'eager':8} {self.schedule:>15}"
+        return f"{self.strategy or 'eager':8} {self.schedule:>15}"
 
 
 def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int) -> Callable[[], None]:
@@ -54,7 +65,7 @@ def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int) -> C
     model = GPT(shape)
     scheduler = dd.DropoutScheduler(model, setup.schedule, total_steps=total_steps)
     optimizer = build_optimizer(model, preset("smoke"))
-    forward = torch.compile(model) if setup.compiled else model
+    forward = compile_gpt(model, model, setup.strategy) if setup.strategy else model
     x, y = torch.randint(0, shape.vocab_size, (2, batch, shape.block_size)).unbind(0)
 
     def step() -> None:
@@ -90,16 +101,59 @@ def flops_per_token(shape: GPTConfig) -> int:
     return 6 * parameters + 12 * shape.n_layer * shape.n_embd * shape.block_size
 
 
+def first_step_seconds(shape_name: str, strategy: str) -> float:
+    """Seconds of the first (compiling) step of a fresh model in this process."""
+    shape, batch = SHAPES[shape_name]
+    step = make_step(Setup("0.2", strategy), shape, batch, total_steps=1)
+    return time_steps(step, 1) / 1000
+
+
+def compile_seconds(shape_name: str, strategy: str, threads: int) -> tuple[float, float]:
+    """Cold and warm first-step seconds, each in a fresh process (cold: an empty Inductor cache)."""
+    command = [sys.executable, __file__, "--shape", shape_name, "--threads", str(threads),
+               "--first-step", strategy]
+    with tempfile.TemporaryDirectory() as cache:
+        environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+        cold, warm = (float(subprocess.run(command, env=environment, check=True, capture_output=True,
+                                           text=True).stdout.split()[-1]) for _ in range(2))
+    return cold, warm
+
+
+def print_compile_times(shape_name: str, threads: int) -> None:
+    for strategy in COMPILE_STRATEGIES:
+        cold, warm = compile_seconds(shape_name, strategy, threads)
+        print(f"compile time {strategy:8}: cold {cold:5.1f} s, warm {warm:5.1f} s (first step, "
+              f"forward + backward, rate 0.2); {load_line()}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=sorted(SHAPES), default="recipe")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="intra-op threads")
+    parser.add_argument("--strategies", default=",".join(COMPILE_STRATEGIES),
+                        help=f"compile strategies to time, comma-separated ({', '.join(COMPILE_STRATEGIES)})")
+    parser.add_argument("--compile-time-only", action="store_true", help="only the cold/warm compile times")
+    parser.add_argument("--no-compile-time", action="store_true", help="skip the cold/warm compile times")
+    parser.add_argument("--first-step", choices=COMPILE_STRATEGIES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.first_step:
+        print(first_step_seconds(args.shape, args.first_step))
+        return
+    print(load_line(), flush=True)
+    if not args.no_compile_time:
+        print_compile_times(args.shape, args.threads)
+    if args.compile_time_only:
+        return
     shape, batch = SHAPES[args.shape]
-    setups = [Setup(schedule, compiled) for compiled in (False, True) for schedule in SCHEDULES]
+    strategies = [name.strip() for name in args.strategies.split(",") if name.strip()]
+    for name in strategies:
+        if name not in COMPILE_STRATEGIES:
+            raise SystemExit(f"unknown strategy {name!r} in --strategies; "
+                             f"allowed: {', '.join(COMPILE_STRATEGIES)}")
+    setups = [Setup(schedule, strategy) for strategy in (None, *strategies) for schedule in SCHEDULES]
     total_steps = 3 + args.rounds * args.steps
     steps = {setup: make_step(setup, shape, batch, total_steps) for setup in setups}
     for step in steps.values():
@@ -121,13 +175,13 @@ def main() -> None:
     print(f"{'mode':8} {'schedule':>15} {'ms/step':>8} {'tokens/s':>9} {'vs eager':>8} {'MFU':>6}")
     for setup in setups:
         ms = median_ms[setup]
-        speedup = median_ms[Setup(setup.schedule, False)] / ms
+        speedup = median_ms[Setup(setup.schedule, None)] / ms
         utilisation = flops_per_token(shape) * tokens / (ms / 1000) / (peak * 1e9)
         print(f"{setup.label} {ms:>8.1f} {tokens / ms * 1000:>9.0f} {speedup:>7.2f}x {utilisation:>6.1%}")
-    for compiled in (False, True):
-        overhead = median_ms[Setup("0.2", compiled)] / median_ms[Setup("0.0", compiled)] - 1
-        print(f"dropout overhead ({'compiled' if compiled else 'eager'}): step time at 0.2 is "
-              f"{overhead:+.0%} over 0.0")
+    for strategy in (None, *strategies):
+        overhead = median_ms[Setup("0.2", strategy)] / median_ms[Setup("0.0", strategy)] - 1
+        print(f"dropout overhead ({strategy or 'eager'}): step time at 0.2 is {overhead:+.0%} over 0.0")
+    print(load_line())
 
 
 if __name__ == "__main__":
