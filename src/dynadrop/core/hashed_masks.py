@@ -58,14 +58,29 @@ def _mix32(bits: torch.Tensor) -> torch.Tensor:
     return bits ^ _shift_right(bits, _SHIFTS[2])
 
 
-def _keep_mask(seeds: torch.Tensor, rate: torch.Tensor, shape: torch.Size,
-               dtype: torch.dtype) -> torch.Tensor:
-    """1 where an element is kept, 0 where dropped, on the seeds' device."""
-    counter = torch.arange(shape.numel(), dtype=torch.int32, device=seeds.device).view(shape)
+def keep_mask_at(counter: torch.Tensor, seeds: torch.Tensor, rate: torch.Tensor,
+                 dtype: torch.dtype) -> torch.Tensor:
+    """1 where the element numbered ``counter`` (int32) is kept, 0 where dropped.
+
+    Element ``i`` of a tensor dropped by :func:`hashed_dropout` has counter ``i`` (row-major), so a
+    kernel that visits a tensor block by block reproduces its mask from the block's counters.
+    """
     bits = _mix32(_mix32(counter + seeds[0]) ^ seeds[1])
     # uniform k / 2**24 >= rate  <=>  k >= ceil(rate * 2**24): one integer compare per element
     threshold = torch.ceil(rate.to(torch.float32) * 2**_UNIFORM_BITS).to(torch.int32)
     return (_shift_right(bits, 32 - _UNIFORM_BITS) >= threshold).to(dtype)
+
+
+def draw_seeds(device: torch.device) -> torch.Tensor:
+    """The two int32 seeds of one mask, from the default generator (compiled: an opaque op)."""
+    return torch.ops.dynadrop.draw_mask_seeds(_SEED_DRAWS, device)
+
+
+def _keep_mask(seeds: torch.Tensor, rate: torch.Tensor, shape: torch.Size,
+               dtype: torch.dtype) -> torch.Tensor:
+    """1 where an element is kept, 0 where dropped, on the seeds' device."""
+    counter = torch.arange(shape.numel(), dtype=torch.int32, device=seeds.device).view(shape)
+    return keep_mask_at(counter, seeds, rate, dtype)
 
 
 def hashed_dropout(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
@@ -78,6 +93,6 @@ def hashed_dropout(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
     scale = (1.0 / (1.0 - rate)).to(x.dtype)
     if x.numel() >= _MAX_ELEMENTS:
         return x * (torch.rand_like(x, dtype=torch.float32) >= rate).to(x.dtype) * scale
-    seeds = torch.ops.dynadrop.draw_mask_seeds(_SEED_DRAWS, x.device)
+    seeds = draw_seeds(x.device)
     keep = checkpoint(_keep_mask, seeds, rate, x.shape, x.dtype, use_reentrant=False)
     return x * keep * scale
