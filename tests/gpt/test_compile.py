@@ -77,6 +77,20 @@ def test_regional_and_whole_compiles_draw_the_same_masks():
     torch.testing.assert_close(regional_grad, whole_grad)
 
 
+def test_compiled_blocked_attention_draws_the_explicit_paths_masks():
+    """Compiled, both attention paths hash the same counters from the same seeds: same numbers."""
+    losses = []
+    for attention in ("explicit", "blocked"):
+        fresh_compiler()
+        torch.manual_seed(5)
+        model = GPT(GPTConfig(**{**CONFIG.__dict__, "n_layer": 1, "attention": attention}))
+        idx, targets = torch.randint(0, 30, (2, 8, 16)).unbind(0)
+        loss = torch.compile(model)(idx, targets)[1]
+        loss.backward()
+        losses.append((loss.detach(), model.blocks[0].attn.qkv.weight.grad))
+    torch.testing.assert_close(losses[1], losses[0])
+
+
 def test_unknown_compile_strategy_is_named():
     model = GPT(CONFIG)
     with pytest.raises(ValueError, match="'blocks'.*whole, regional"):

@@ -49,6 +49,18 @@ def test_explicit_attention_path_matches_sdpa():
     assert torch.allclose(fused, explicit, atol=1e-5)
 
 
+def test_blocked_attention_path_matches_sdpa_and_rejects_unknown_paths():
+    model = GPT(GPTConfig(**{**SMALL.__dict__, "attention": "blocked"}))
+    idx = torch.randint(0, 40, (2, 16))
+    fused, _ = model(idx)
+    for block in model.blocks:
+        block.attn.attn_dropout.p = 1e-9  # active, so the blocked path runs; drops nothing in practice
+    blocked, _ = model(idx)
+    assert torch.allclose(fused, blocked, atol=1e-5)
+    with pytest.raises(ValueError, match="'flash'; allowed: explicit, blocked"):
+        GPTConfig(vocab_size=40, attention="flash")
+
+
 def test_four_site_kinds_in_their_groups():
     sites = dd.find_dropout_sites(GPT(SMALL))
     assert {site.name: site.group for site in sites} == {

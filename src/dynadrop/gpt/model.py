@@ -9,9 +9,11 @@ buffer, so a compiled graph survives rate changes), named so the core groups the
 - ``blocks.N.attn.resid_dropout``: on the attention output projection (group ``residual``)
 - ``blocks.N.mlp.dropout``: on the MLP output (group ``mlp``)
 
-Attention uses fused SDPA when attention dropout is off (rate 0, or eval mode), and an explicit
-softmax -> dropout -> matmul path when it is on: SDPA's own dropout takes a Python float, which
-``torch.compile`` would recompile for at every new rate.
+Attention uses fused SDPA when attention dropout is off (rate 0, or eval mode), and when it is on
+(SDPA's own dropout takes a Python float, which ``torch.compile`` would recompile for at every new
+rate) either the explicit softmax -> dropout -> matmul path (``attention="explicit"``, the default)
+or :func:`~dynadrop.core.attention.blocked_causal_attention` (``attention="blocked"``: online
+softmax over key blocks, hashed masks eager and compiled, O(T * block) memory instead of O(T^2)).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dynadrop.core import ScheduledDropout
+from dynadrop.core.attention import blocked_causal_attention
+
+ATTENTION_PATHS = ("explicit", "blocked")
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,12 @@ class GPTConfig:
     n_embd: int = 384
     dropout: float = 0.0
     bias: bool = False
+    attention: str = "explicit"
 
     def __post_init__(self) -> None:
+        if self.attention not in ATTENTION_PATHS:
+            raise ValueError(f"unknown attention path {self.attention!r}; "
+                             f"allowed: {', '.join(ATTENTION_PATHS)}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} must be divisible by n_head {self.n_head}")
 
@@ -45,6 +54,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.n_head = config.n_head
+        self.blocked = config.attention == "blocked"
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = ScheduledDropout(config.dropout)
@@ -56,12 +66,14 @@ class CausalSelfAttention(nn.Module):
         batch, time, channels = x.shape
         q, k, v = (t.view(batch, time, self.n_head, -1).transpose(1, 2)
                    for t in self.qkv(x).split(channels, dim=2))
-        if self.training and self.attn_dropout.active:
+        if not (self.training and self.attn_dropout.active):
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif self.blocked:
+            y = blocked_causal_attention(q, k, v, self.attn_dropout.rate)
+        else:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
             scores = scores.masked_fill(~self.causal_mask[:time, :time], float("-inf"))
             y = self.attn_dropout(scores.softmax(dim=-1)) @ v
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         y = y.transpose(1, 2).reshape(batch, time, channels)
         return self.resid_dropout(self.proj(y))
 
@@ -134,7 +146,9 @@ class GPT(nn.Module):
         positions = torch.arange(idx.size(1), device=idx.device)
         return self.embedding_dropout(self.token_embedding(idx) + self.position_embedding(positions))
 
-    def _head(self, x: torch.Tensor, targets: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _head(
+        self, x: torch.Tensor, targets: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         logits = self.lm_head(self.ln_final(x))
         if targets is None:
             return logits, None
