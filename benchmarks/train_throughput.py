@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from machine_load import load_line
@@ -38,7 +38,7 @@ from machine_load import load_line
 import dynadrop as dd
 from dynadrop.gpt.compiling import COMPILE_STRATEGIES, compile_gpt
 from dynadrop.gpt.config import preset
-from dynadrop.gpt.model import GPT, GPTConfig
+from dynadrop.gpt.model import ATTENTION_PATHS, GPT, GPTConfig
 from dynadrop.gpt.trainer import build_optimizer
 
 SHAPES = {
@@ -101,17 +101,16 @@ def flops_per_token(shape: GPTConfig) -> int:
     return 6 * parameters + 12 * shape.n_layer * shape.n_embd * shape.block_size
 
 
-def first_step_seconds(shape_name: str, strategy: str) -> float:
+def first_step_seconds(shape: GPTConfig, batch: int, strategy: str) -> float:
     """Seconds of the first (compiling) step of a fresh model in this process."""
-    shape, batch = SHAPES[shape_name]
     step = make_step(Setup("0.2", strategy), shape, batch, total_steps=1)
     return time_steps(step, 1) / 1000
 
 
-def compile_seconds(shape_name: str, strategy: str, threads: int) -> tuple[float, float]:
+def compile_seconds(args: argparse.Namespace, strategy: str) -> tuple[float, float]:
     """Cold and warm first-step seconds, each in a fresh process (cold: an empty Inductor cache)."""
-    command = [sys.executable, __file__, "--shape", shape_name, "--threads", str(threads),
-               "--first-step", strategy]
+    command = [sys.executable, __file__, "--shape", args.shape, "--threads", str(args.threads),
+               "--attention", args.attention, "--first-step", strategy]
     with tempfile.TemporaryDirectory() as cache:
         environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
         cold, warm = (float(subprocess.run(command, env=environment, check=True, capture_output=True,
@@ -119,9 +118,9 @@ def compile_seconds(shape_name: str, strategy: str, threads: int) -> tuple[float
     return cold, warm
 
 
-def print_compile_times(shape_name: str, threads: int) -> None:
+def print_compile_times(args: argparse.Namespace) -> None:
     for strategy in COMPILE_STRATEGIES:
-        cold, warm = compile_seconds(shape_name, strategy, threads)
+        cold, warm = compile_seconds(args, strategy)
         print(f"compile time {strategy:8}: cold {cold:5.1f} s, warm {warm:5.1f} s (first step, "
               f"forward + backward, rate 0.2); {load_line()}", flush=True)
 
@@ -134,20 +133,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="intra-op threads")
     parser.add_argument("--strategies", default=",".join(COMPILE_STRATEGIES),
                         help=f"compile strategies to time, comma-separated ({', '.join(COMPILE_STRATEGIES)})")
+    parser.add_argument("--attention", choices=ATTENTION_PATHS, default="explicit",
+                        help="the attention-dropout path (GPTConfig.attention)")
     parser.add_argument("--compile-time-only", action="store_true", help="only the cold/warm compile times")
     parser.add_argument("--no-compile-time", action="store_true", help="skip the cold/warm compile times")
     parser.add_argument("--first-step", choices=COMPILE_STRATEGIES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    shape, batch = SHAPES[args.shape]
+    shape = replace(shape, attention=args.attention)
     if args.first_step:
-        print(first_step_seconds(args.shape, args.first_step))
+        print(first_step_seconds(shape, batch, args.first_step))
         return
     print(load_line(), flush=True)
     if not args.no_compile_time:
-        print_compile_times(args.shape, args.threads)
+        print_compile_times(args)
     if args.compile_time_only:
         return
-    shape, batch = SHAPES[args.shape]
     strategies = [name.strip() for name in args.strategies.split(",") if name.strip()]
     for name in strategies:
         if name not in COMPILE_STRATEGIES:
@@ -167,8 +169,8 @@ def main() -> None:
     median_ms = {setup: statistics.median(times) for setup, times in timings.items()}
     tokens = batch * shape.block_size
     peak = statistics.median(peaks)
-    print(f"torch {torch.__version__}, {args.threads} threads, shape {args.shape} "
-          f"({shape.n_layer}x{shape.n_embd}, context {shape.block_size}, batch {batch}), "
+    print(f"torch {torch.__version__}, {args.threads} threads, shape {args.shape}, {args.attention} "
+          f"attention ({shape.n_layer}x{shape.n_embd}, context {shape.block_size}, batch {batch}), "
           f"{args.rounds} rounds x {args.steps} steps, medians")
     print(f"measured fp32 matmul peak {peak:.0f} GFLOP/s; {flops_per_token(shape) * tokens / 1e9:.2f} "
           "GFLOP per step")
