@@ -6,6 +6,8 @@ compile strategies of :mod:`dynadrop.gpt.compiling`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch._dynamo
@@ -83,7 +85,7 @@ def test_compiled_blocked_attention_draws_the_explicit_paths_masks():
     for attention in ("explicit", "blocked"):
         fresh_compiler()
         torch.manual_seed(5)
-        model = GPT(GPTConfig(**{**CONFIG.__dict__, "n_layer": 1, "attention": attention}))
+        model = GPT(replace(CONFIG, n_layer=1, attention=attention))
         idx, targets = torch.randint(0, 30, (2, 8, 16)).unbind(0)
         loss = torch.compile(model)(idx, targets)[1]
         loss.backward()

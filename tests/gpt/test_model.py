@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 import dynadrop as dd
-from dynadrop.gpt.model import GPT, GPTConfig
+from dynadrop.gpt.model import ATTENTION_PATHS, GPT, GPTConfig
 from tests.conftest import assert_fraction_close
 
 SMALL = GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
@@ -38,25 +39,19 @@ def test_attention_is_causal():
     assert torch.allclose(model(idx)[0][0, :10], model(changed)[0][0, :10], atol=1e-6)
 
 
-def test_explicit_attention_path_matches_sdpa():
-    """At a tiny rate the explicit softmax path runs; with dropout made a no-op it equals SDPA."""
-    model = GPT(SMALL)
+@pytest.mark.parametrize("attention", ATTENTION_PATHS)
+def test_dropout_attention_paths_match_sdpa(attention):
+    """At a tiny rate the explicit (or blocked) path runs; with dropout a no-op it equals SDPA."""
+    model = GPT(replace(SMALL, attention=attention))
     idx = torch.randint(0, 40, (2, 16))
     fused, _ = model(idx)
     for block in model.blocks:
-        block.attn.attn_dropout.p = 1e-9  # active, so the explicit path runs; drops nothing in practice
-    explicit, _ = model(idx)
-    assert torch.allclose(fused, explicit, atol=1e-5)
+        block.attn.attn_dropout.p = 1e-9  # active, so the dropout path runs; drops nothing in practice
+    with_dropout_path, _ = model(idx)
+    assert torch.allclose(fused, with_dropout_path, atol=1e-5)
 
 
-def test_blocked_attention_path_matches_sdpa_and_rejects_unknown_paths():
-    model = GPT(GPTConfig(**{**SMALL.__dict__, "attention": "blocked"}))
-    idx = torch.randint(0, 40, (2, 16))
-    fused, _ = model(idx)
-    for block in model.blocks:
-        block.attn.attn_dropout.p = 1e-9  # active, so the blocked path runs; drops nothing in practice
-    blocked, _ = model(idx)
-    assert torch.allclose(fused, blocked, atol=1e-5)
+def test_unknown_attention_path_is_named():
     with pytest.raises(ValueError, match="'flash'; allowed: explicit, blocked"):
         GPTConfig(vocab_size=40, attention="flash")
 
