@@ -8,8 +8,10 @@ t-test on the final and the mean validation loss; PASS when neither shows a dete
 difference (p >= 0.05) and the mean difference lies within the seed-to-seed standard deviation
 of the reference.
 
+``--compile-strategy regional`` checks the regional compile (:mod:`dynadrop.gpt.compiling`) instead.
+
     PYTHONPATH=src python3 benchmarks/loss_equivalence.py --data /path/to/tinyshakespeare.txt \
-        [--seeds 3] [--steps 300]
+        [--seeds 3] [--steps 300] [--compile-strategy whole]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from dynadrop.experiments.stats import compare_paired
+from dynadrop.gpt.compiling import COMPILE_STRATEGIES
 from dynadrop.gpt.config import preset
 from dynadrop.gpt.trainer import METRICS_FILE, train
 
@@ -32,7 +35,7 @@ def val_losses(compile_model: bool, seed: int, args: argparse.Namespace, root: P
                     eval_interval=args.steps // 5, eval_batches=args.eval_batches,
                     checkpoint_interval=args.steps, log_interval=args.steps)
     run_dir = root / f"{'compiled' if compile_model else 'eager'}-seed{seed}"
-    train(config, run_dir, progress=False)
+    train(config, run_dir, progress=False, compile_strategy=args.compile_strategy)
     lines = (json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines())
     return [line["val_loss"] for line in lines if line["type"] == "eval"]
 
@@ -44,6 +47,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--eval-batches", type=int, default=40)
     parser.add_argument("--schedule", default="linear:0.2->0.0")
+    parser.add_argument("--compile-strategy", choices=COMPILE_STRATEGIES, default="whole")
     args = parser.parse_args()
     curves: dict[bool, list[list[float]]] = {False: [], True: []}
     with tempfile.TemporaryDirectory() as root:

@@ -47,6 +47,7 @@ SHAPES = {
     "paper": (GPTConfig(vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384), 64),
 }
 SCHEDULES = ("0.2", "0.0", "linear:0.2->0.0")
+OPTIMIZERS = ("foreach", "fused")
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,23 @@ class Setup:
         return f"{self.strategy or 'eager':8} {self.schedule:>15}"
 
 
-def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int) -> Callable[[], None]:
+def make_optimizer(model: torch.nn.Module, kind: str) -> torch.optim.AdamW:
+    """The trainer's AdamW (``foreach``, PyTorch's CPU default) or the same groups ``fused``."""
+    optimizer = build_optimizer(model, preset("smoke"))
+    if kind == "foreach":
+        return optimizer
+    if kind == "fused":
+        return torch.optim.AdamW(optimizer.param_groups, fused=True)
+    raise ValueError(f"unknown optimizer {kind!r}; allowed: {', '.join(OPTIMIZERS)}")
+
+
+def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int,
+              optimizer_kind: str = "foreach") -> Callable[[], None]:
     """One optimizer step (forward, backward, clipping, AdamW, scheduler) of a fresh model."""
     torch.manual_seed(0)
     model = GPT(shape)
     scheduler = dd.DropoutScheduler(model, setup.schedule, total_steps=total_steps)
-    optimizer = build_optimizer(model, preset("smoke"))
+    optimizer = make_optimizer(model, optimizer_kind)
     forward = compile_gpt(model, model, setup.strategy) if setup.strategy else model
     x, y = torch.randint(0, shape.vocab_size, (2, batch, shape.block_size)).unbind(0)
 
@@ -135,6 +147,8 @@ def main() -> None:
                         help=f"compile strategies to time, comma-separated ({', '.join(COMPILE_STRATEGIES)})")
     parser.add_argument("--attention", choices=ATTENTION_PATHS, default="explicit",
                         help="the attention-dropout path (GPTConfig.attention)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="foreach",
+                        help="AdamW implementation (the trainer uses foreach)")
     parser.add_argument("--compile-time-only", action="store_true", help="only the cold/warm compile times")
     parser.add_argument("--no-compile-time", action="store_true", help="skip the cold/warm compile times")
     parser.add_argument("--first-step", choices=COMPILE_STRATEGIES, help=argparse.SUPPRESS)
@@ -157,7 +171,7 @@ def main() -> None:
                              f"allowed: {', '.join(COMPILE_STRATEGIES)}")
     setups = [Setup(schedule, strategy) for strategy in (None, *strategies) for schedule in SCHEDULES]
     total_steps = 3 + args.rounds * args.steps
-    steps = {setup: make_step(setup, shape, batch, total_steps) for setup in setups}
+    steps = {setup: make_step(setup, shape, batch, total_steps, args.optimizer) for setup in setups}
     for step in steps.values():
         time_steps(step, 3)  # warm-up (and the compile)
     timings: dict[Setup, list[float]] = {setup: [] for setup in setups}
@@ -170,7 +184,8 @@ def main() -> None:
     tokens = batch * shape.block_size
     peak = statistics.median(peaks)
     print(f"torch {torch.__version__}, {args.threads} threads, shape {args.shape}, {args.attention} "
-          f"attention ({shape.n_layer}x{shape.n_embd}, context {shape.block_size}, batch {batch}), "
+          f"attention, {args.optimizer} AdamW ({shape.n_layer}x{shape.n_embd}, "
+          f"context {shape.block_size}, batch {batch}), "
           f"{args.rounds} rounds x {args.steps} steps, medians")
     print(f"measured fp32 matmul peak {peak:.0f} GFLOP/s; {flops_per_token(shape) * tokens / 1e9:.2f} "
           "GFLOP per step")
