@@ -27,7 +27,7 @@ def test_drops_the_rate_and_rescales_eager_and_compiled(rate):
 
 def test_huge_tensors_fall_back_to_float32_uniforms(monkeypatch):
     """Past the counter's range the mask comes from rand_like, in float32 even for bf16 inputs."""
-    monkeypatch.setattr(hashed_masks, "_MAX_ELEMENTS", 16)
+    monkeypatch.setattr(hashed_masks, "MAX_MASK_ELEMENTS", 16)
     draws_before = hashed_masks._SEED_DRAWS.item()
     out = hashed_dropout(torch.ones(SHAPE, dtype=torch.bfloat16), torch.tensor(0.001))
     assert hashed_masks._SEED_DRAWS.item() == draws_before  # no hashed mask was drawn

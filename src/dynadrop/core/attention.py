@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from dynadrop.core.hashed_masks import _MAX_ELEMENTS, draw_seeds, keep_mask_at
+from dynadrop.core.hashed_masks import MAX_MASK_ELEMENTS, draw_seeds, keep_mask_at
 
 DEFAULT_KEY_BLOCK = 64
 
@@ -104,9 +104,9 @@ def blocked_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
         raise ValueError(f"q, k, v must share one (batch, head, time, dim) shape, got "
                          f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     probabilities = q.shape[0] * q.shape[1] * q.shape[2] ** 2
-    if probabilities >= _MAX_ELEMENTS:
+    if probabilities >= MAX_MASK_ELEMENTS:
         raise ValueError(f"batch * heads * time**2 = {probabilities} probabilities; the mask counters "
-                         f"allow fewer than {_MAX_ELEMENTS}")
+                         f"allow fewer than {MAX_MASK_ELEMENTS}")
     if seeds is None:
         seeds = draw_seeds(q.device)
     return _BlockedAttention.apply(q, k, v, rate, seeds, block)

@@ -20,7 +20,7 @@ from torch.utils.checkpoint import checkpoint
 _MULTIPLIERS = (0x21F0AAAD, 0x735A2D97)
 _SHIFTS = (16, 15, 15)
 _UNIFORM_BITS = 24
-_MAX_ELEMENTS = 2**31
+MAX_MASK_ELEMENTS = 2**31  # counters are int32: larger tensors would repeat them
 
 _SEED_DRAWS = torch.zeros((), dtype=torch.int64)
 
@@ -91,7 +91,7 @@ def hashed_dropout(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
     elements or more, whose counters would repeat, fall back to ``rand_like``.
     """
     scale = (1.0 / (1.0 - rate)).to(x.dtype)
-    if x.numel() >= _MAX_ELEMENTS:
+    if x.numel() >= MAX_MASK_ELEMENTS:
         return x * (torch.rand_like(x, dtype=torch.float32) >= rate).to(x.dtype) * scale
     seeds = draw_seeds(x.device)
     keep = checkpoint(_keep_mask, seeds, rate, x.shape, x.dtype, use_reentrant=False)
