@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from dynadrop.core import SPEC_HELP
+from dynadrop.experiments.executors import LocalExecutor
 from dynadrop.experiments.plan import (
     ComparePlan,
-    check_positive,
     choose_baseline,
     parse_schedule_args,
     seed_list,
@@ -40,9 +40,10 @@ their checkpoints, failed ones are retried.
 def run(args: argparse.Namespace) -> int:
     try:
         plan = build_plan(args)
-        check_positive("jobs", args.jobs)
+        executor = LocalExecutor(jobs=args.jobs)
         out_dir = Path(args.out or f"runs/compare-{args.preset}")
-        outcome = run_comparison(plan, out_dir, jobs=args.jobs, progress=None if args.quiet else sys.stderr)
+        outcome = run_comparison(plan, out_dir, executor=executor,
+                                 progress=None if args.quiet else sys.stderr)
         analysis = write_report(out_dir)
     except (ValueError, FileNotFoundError) as error:
         print(f"dynadrop compare: error: {error}", file=sys.stderr)
