@@ -1,13 +1,14 @@
 """A stand-in workload for runner tests: trains nothing, writes the trainer's files in milliseconds.
 
-It resumes from its own checkpoint (the last eval step), counts its starts in ``starts.txt``,
-can sleep per step (``step_seconds``) so a test can interrupt it, and raises for any schedule
-listed in ``fail_schedules`` (an injected failure).
+It resumes from its own checkpoint (the last eval step), writes a line per start (its pid) to
+``starts.txt``, can sleep per step (``step_seconds``) so a test can interrupt it, and raises for
+any schedule listed in ``fail_schedules`` (an injected failure).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ def total_steps(config: dict[str, Any]) -> int:
 
 def execute(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     with (run_dir / "starts.txt").open("a") as handle:
-        handle.write("start\n")
+        handle.write(f"{os.getpid()}\n")
     if config["schedule"] in config["fail_schedules"]:
         raise RuntimeError(f"injected failure for {config['schedule']}")
     schedule = parse_schedule(config["schedule"])

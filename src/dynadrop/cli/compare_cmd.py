@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from dynadrop.core import SPEC_HELP
-from dynadrop.experiments.executors import LocalExecutor
+from dynadrop.experiments.executors import Executor, ExecutorUnavailable, LocalExecutor
+from dynadrop.experiments.executors.ray import DEFAULT_WORKER_DIR, RayExecutor
 from dynadrop.experiments.plan import (
     ComparePlan,
     choose_baseline,
@@ -20,6 +21,7 @@ from dynadrop.experiments.report import console_summary, write_report
 from dynadrop.experiments.runner import run_comparison
 from dynadrop.experiments.workload import COMPARE_PRESETS, compare_preset, describe, preset_schedules
 
+EXECUTORS = ("local", "ray")
 EPILOG = f"""\
 Default schedules (at the preset's base rate p, e.g. 0.2; labels in brackets):
   constant:p [fixed-p, the baseline]  constant:0 [fixed-0]  linear:p->0.0 [linear]
@@ -40,12 +42,12 @@ their checkpoints, failed ones are retried.
 def run(args: argparse.Namespace) -> int:
     try:
         plan = build_plan(args)
-        executor = LocalExecutor(jobs=args.jobs)
+        executor = build_executor(args)
         out_dir = Path(args.out or f"runs/compare-{args.preset}")
         outcome = run_comparison(plan, out_dir, executor=executor,
                                  progress=None if args.quiet else sys.stderr)
         analysis = write_report(out_dir)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ExecutorUnavailable) as error:
         print(f"dynadrop compare: error: {error}", file=sys.stderr)
         return 2
     print(console_summary(analysis))
@@ -70,6 +72,17 @@ def build_plan(args: argparse.Namespace) -> ComparePlan:
         target=args.target,
         overrides=overrides,
     )
+
+
+def build_executor(args: argparse.Namespace) -> Executor:
+    """Local processes (``--jobs``), or Ray tasks (``--executor ray`` and its resources)."""
+    if args.executor == "local":
+        return LocalExecutor(jobs=args.jobs)
+    if args.jobs != 1:
+        raise ValueError(f"--jobs {args.jobs} is for --executor local; on Ray, the cluster's CPUs and "
+                         "--cpus-per-run decide how many runs go at once")
+    return RayExecutor(args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+                       worker_dir=args.worker_dir)
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -106,6 +119,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs in parallel, each in its own process with cores/jobs threads (default 1)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="where runs execute: local processes, or Ray tasks on a cluster "
+                        "(pip install 'dynadrop[ray]'; default local)")
+    parser.add_argument("--address", default=None,
+                        help="ray: the cluster to join, e.g. HOST:6379 or auto (default: a running one, "
+                        "else a new local one)")
+    parser.add_argument("--cpus-per-run", type=int, default=1,
+                        help="ray: CPUs each run asks for, also its torch threads (default 1)")
+    parser.add_argument("--gpus-per-run", type=float, default=0.0,
+                        help="ray: GPUs each run asks for, may be fractional (default 0)")
+    parser.add_argument("--worker-dir", default=DEFAULT_WORKER_DIR,
+                        help="ray: where runs and their checkpoints live on the workers; the small "
+                        f"result files come back to --out (default {DEFAULT_WORKER_DIR})")
     parser.add_argument("--out", default=None, help="comparison directory (default runs/compare-PRESET)")
     parser.add_argument("--baseline", default=None,
                         help="label every schedule is compared against (default: the first schedule)")

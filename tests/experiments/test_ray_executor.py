@@ -1,0 +1,141 @@
+"""The Ray executor against a real Ray started here (127.0.0.1, 2 CPUs): smoke comparison, killed worker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dynadrop.cli.main import main
+from dynadrop.experiments.executors import LocalExecutor
+from dynadrop.experiments.executors.ray import RayExecutor
+from dynadrop.experiments.plan import ComparePlan, RunKey, parse_schedule_args
+from dynadrop.experiments.records import (
+    CHECKPOINT,
+    FAILURE,
+    METRICS,
+    RECORD,
+    RESULT_FILES,
+    TRAIN_SUMMARY,
+    read_json,
+    read_jsonl,
+)
+from dynadrop.experiments.report import write_report
+from dynadrop.experiments.runner import run_comparison
+from tests.experiments.test_runner import WORKLOAD, make_plan, starts
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A local Ray on 127.0.0.1 with 2 CPUs whose workers import these sources and a private cache."""
+    ray = pytest.importorskip("ray")
+    temp_dir = tempfile.mkdtemp(prefix="ray-")  # short: Ray's socket paths must stay under 108 characters
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+           "DYNADROP_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, _temp_dir=temp_dir,
+             runtime_env={"env_vars": env}, logging_level="WARNING", log_to_driver=False)
+    yield
+    ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def run_numbers(run_dir: Path) -> tuple[dict, list[dict]]:
+    """A run's summary and its metrics by (type, step), without wall-clock fields."""
+    clock = {"wall_time", "tokens_per_s", "train_time_s"}
+    summary = {k: v for k, v in read_json(run_dir / TRAIN_SUMMARY).items() if k not in clock}
+    by_step = {(line["type"], line["step"]): line for line in read_jsonl(run_dir / METRICS)}
+    return summary, [{k: v for k, v in line.items() if k not in clock} for line in by_step.values()]
+
+
+def test_smoke_comparison_through_ray_brings_results_back_and_matches_local(cluster, corpus, tmp_path):
+    plan = ComparePlan("smoke", tuple(parse_schedule_args(["0.2", "linear:0.2->0.0"])), (0, 1), "fixed-0.2",
+                       overrides={"data": str(corpus), "device": "cpu"})
+    out, worker = tmp_path / "ray", tmp_path / "worker"
+    outcome = run_comparison(plan, out, executor=RayExecutor(worker_dir=str(worker)), progress=None)
+    assert set(outcome.finished) == set(plan.run_keys()) and outcome.failed == []
+    for key in plan.run_keys():
+        names = {path.name for path in (out / key.relative_dir).iterdir()}
+        assert names == (set(RESULT_FILES) - {FAILURE, "traceback.txt"}) | {"request.json"}
+    assert len(list(worker.glob(f"*/runs/*/*/{CHECKPOINT}"))) == 4, "checkpoints stay on the worker side"
+    write_report(out)
+    assert "linear" in (out / "report.md").read_text()
+
+    local = run_comparison(plan, tmp_path / "local", executor=LocalExecutor(jobs=2), progress=None)
+    assert set(local.finished) == set(plan.run_keys())
+    for key in plan.run_keys():
+        assert run_numbers(out / key.relative_dir) == run_numbers(tmp_path / "local" / key.relative_dir), key
+
+
+def kill_when_running(worker: Path, victim: RunKey, killed: list[int]) -> None:
+    """SIGKILL the worker process of ``victim`` once it is past its first checkpoint (step 10)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for run_dir in worker.glob(f"*/{victim.relative_dir}"):
+            if len(read_jsonl(run_dir / METRICS)) >= 15:
+                pid = int((run_dir / "starts.txt").read_text().split()[0])
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+        time.sleep(0.05)
+
+
+def test_a_killed_worker_fails_only_its_run_and_the_rerun_finishes_it_like_local(cluster, tmp_path):
+    plan = make_plan(seeds=(0, 1), step_seconds=0.05)
+    out, worker = tmp_path / "ray", tmp_path / "worker"
+    victim = RunKey("linear", 0)
+    others = [key for key in plan.run_keys() if key != victim]
+    killed: list[int] = []
+    killer = threading.Thread(target=kill_when_running, args=(worker, victim, killed))
+    killer.start()
+    first = run_comparison(plan, out, executor=RayExecutor(worker_dir=str(worker)), workload=WORKLOAD,
+                           progress=None)
+    killer.join()
+    assert killed, "the victim's worker never got far enough to be killed"
+    assert first.failed == [victim] and set(first.finished) == set(others)
+    assert read_json(out / victim.relative_dir / FAILURE)["error"].startswith("Ray task died")
+
+    second = run_comparison(plan, out, executor=RayExecutor(worker_dir=str(worker)), workload=WORKLOAD,
+                            progress=None)
+    assert second.skipped == others and second.finished == [victim] and second.failed == []
+    assert not (out / victim.relative_dir / FAILURE).exists()
+    [worker_root] = worker.iterdir()
+    assert [starts(worker_root, key) for key in plan.run_keys()] == [1, 2, 1, 1]
+    steps = [r["step"] for r in read_jsonl(out / victim.relative_dir / METRICS) if r["type"] == "train"]
+    assert steps[-1] == 40 and steps.count(1) == 1, "the rerun did not resume from the worker's checkpoint"
+
+    unhurried = make_plan(seeds=(0, 1))  # the same numbers, without the sleeps that let the test kill
+    local = run_comparison(unhurried, tmp_path / "local", executor=LocalExecutor(jobs=2), workload=WORKLOAD,
+                           progress=None)
+    assert set(local.finished) == set(plan.run_keys())
+    for key in plan.run_keys():
+        assert run_numbers(out / key.relative_dir) == run_numbers(tmp_path / "local" / key.relative_dir), key
+        assert read_json(out / key.relative_dir / RECORD).keys() == {"inference_tokens_per_s", "finished_at"}
+
+
+def test_without_ray_the_executor_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["compare", "--preset", "smoke", "--executor", "ray", "--out", str(tmp_path), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "dynadrop compare: error: the ray executor needs Ray, which is not installed: "
+        "pip install 'dynadrop[ray]'")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--jobs", "2"], "--jobs 2 is for --executor local"),
+    (["--cpus-per-run", "0"], "cpus per run must be at least 1, got 0"),
+    (["--gpus-per-run", "-1"], "gpus per run must be 0 or more, got -1.0"),
+])
+def test_ray_options_are_checked(tmp_path, capsys, argv, message):
+    pytest.importorskip("ray")
+    command = ["compare", "--preset", "smoke", "--executor", "ray", "--out", str(tmp_path), "--quiet", *argv]
+    assert main(command) == 2
+    assert message in capsys.readouterr().err
