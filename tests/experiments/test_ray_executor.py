@@ -16,7 +16,7 @@ import pytest
 from dynadrop.cli.main import main
 from dynadrop.experiments.executors import LocalExecutor
 from dynadrop.experiments.executors.ray import RayExecutor
-from dynadrop.experiments.plan import ComparePlan, RunKey, parse_schedule_args
+from dynadrop.experiments.plan import ComparePlan, RunKey
 from dynadrop.experiments.records import (
     CHECKPOINT,
     FAILURE,
@@ -27,7 +27,6 @@ from dynadrop.experiments.records import (
     read_json,
     read_jsonl,
 )
-from dynadrop.experiments.report import write_report
 from dynadrop.experiments.runner import run_comparison
 from tests.experiments.test_runner import WORKLOAD, make_plan, starts
 
@@ -57,16 +56,16 @@ def run_numbers(run_dir: Path) -> tuple[dict, list[dict]]:
 
 
 def test_smoke_comparison_through_ray_brings_results_back_and_matches_local(cluster, corpus, tmp_path):
-    plan = ComparePlan("smoke", tuple(parse_schedule_args(["0.2", "linear:0.2->0.0"])), (0, 1), "fixed-0.2",
-                       overrides={"data": str(corpus), "device": "cpu"})
     out, worker = tmp_path / "ray", tmp_path / "worker"
-    outcome = run_comparison(plan, out, executor=RayExecutor(worker_dir=str(worker)), progress=None)
-    assert set(outcome.finished) == set(plan.run_keys()) and outcome.failed == []
+    command = ["compare", "--executor", "ray", "--worker-dir", str(worker), "--preset", "smoke",
+               "--schedules", "0.2", "linear:0.2->0.0", "--seeds", "2", "--out", str(out), "--quiet",
+               "--set", f"data={corpus}", "device=cpu"]
+    assert main(command) == 0  # joins the test's Ray, since one is running in this process
+    plan = ComparePlan.from_dict(read_json(out / "plan.json"))
     for key in plan.run_keys():
         names = {path.name for path in (out / key.relative_dir).iterdir()}
         assert names == (set(RESULT_FILES) - {FAILURE, "traceback.txt"}) | {"request.json"}
     assert len(list(worker.glob(f"*/runs/*/*/{CHECKPOINT}"))) == 4, "checkpoints stay on the worker side"
-    write_report(out)
     assert "linear" in (out / "report.md").read_text()
 
     local = run_comparison(plan, tmp_path / "local", executor=LocalExecutor(jobs=2), progress=None)
@@ -139,3 +138,25 @@ def test_ray_options_are_checked(tmp_path, capsys, argv, message):
     command = ["compare", "--preset", "smoke", "--executor", "ray", "--out", str(tmp_path), "--quiet", *argv]
     assert main(command) == 2
     assert message in capsys.readouterr().err
+
+
+class InterruptedOnceRunning(RayExecutor):
+    """Raises KeyboardInterrupt (a Ctrl-C) in the runner's loop once the first run has started."""
+
+    def steps(self) -> dict[RunKey, int]:
+        if list(Path(self.worker_dir).glob("*/runs/*/*/starts.txt")):
+            raise KeyboardInterrupt
+        return super().steps()
+
+
+def test_ctrl_c_cancels_the_running_and_queued_tasks(cluster, tmp_path):
+    out, worker = tmp_path / "ray", tmp_path / "worker"
+    with pytest.raises(KeyboardInterrupt):
+        run_comparison(make_plan(seeds=(0, 1, 2), step_seconds=0.5), out, workload=WORKLOAD, progress=None,
+                       executor=InterruptedOnceRunning(worker_dir=str(worker)))
+    pids = [int(path.read_text().split()[0]) for path in worker.glob("*/runs/*/*/starts.txt")]
+    deadline = time.monotonic() + 20
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pids and not any(Path(f"/proc/{pid}").exists() for pid in pids), "a cancelled run kept training"
+    assert not list(out.glob(f"runs/*/*/{FAILURE}")) and not list(out.glob(f"runs/*/*/{RECORD}"))
