@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -35,16 +36,28 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A local Ray on 127.0.0.1 with 2 CPUs whose workers import these sources and a private cache."""
+    """A local Ray on 127.0.0.1 with 2 CPUs; its workers (any job's) import these sources, a private cache.
+
+    Yields the address another driver joins it by.
+    """
     ray = pytest.importorskip("ray")
     temp_dir = tempfile.mkdtemp(prefix="ray-")  # short: Ray's socket paths must stay under 108 characters
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
            "DYNADROP_CACHE": str(tmp_path_factory.mktemp("cache"))}
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, _temp_dir=temp_dir,
-             runtime_env={"env_vars": env}, logging_level="WARNING", log_to_driver=False)
-    yield
-    ray.shutdown()
-    shutil.rmtree(temp_dir, ignore_errors=True)
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)  # inherited by Ray's processes, so by every worker
+    try:
+        context = ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
+                           _temp_dir=temp_dir, logging_level="WARNING", log_to_driver=False)
+        yield context.address_info["gcs_address"]
+    finally:
+        ray.shutdown()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def run_numbers(run_dir: Path) -> tuple[dict, list[dict]]:
@@ -57,10 +70,12 @@ def run_numbers(run_dir: Path) -> tuple[dict, list[dict]]:
 
 def test_smoke_comparison_through_ray_brings_results_back_and_matches_local(cluster, corpus, tmp_path):
     out, worker = tmp_path / "ray", tmp_path / "worker"
-    command = ["compare", "--executor", "ray", "--worker-dir", str(worker), "--preset", "smoke",
-               "--schedules", "0.2", "linear:0.2->0.0", "--seeds", "2", "--out", str(out), "--quiet",
-               "--set", f"data={corpus}", "device=cpu"]
-    assert main(command) == 0  # joins the test's Ray, since one is running in this process
+    command = [sys.executable, "-m", "dynadrop", "compare", "--executor", "ray", "--address", cluster,
+               "--worker-dir", str(worker), "--preset", "smoke", "--schedules", "0.2", "linear:0.2->0.0",
+               "--seeds", "2", "--out", str(out), "--quiet", "--set", f"data={corpus}", "device=cpu"]
+    done = subprocess.run(command, env=os.environ, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "runs: 4 trained, 0 already finished, 0 failed" in done.stdout
     plan = ComparePlan.from_dict(read_json(out / "plan.json"))
     for key in plan.run_keys():
         names = {path.name for path in (out / key.relative_dir).iterdir()}
