@@ -115,7 +115,8 @@ def test_a_killed_worker_fails_only_its_run_and_the_rerun_finishes_it_like_local
     killer.join()
     assert killed, "the victim's worker never got far enough to be killed"
     assert first.failed == [victim] and set(first.finished) == set(others)
-    assert read_json(out / victim.relative_dir / FAILURE)["error"].startswith("Ray task died")
+    error = read_json(out / victim.relative_dir / FAILURE)["error"]
+    assert error.startswith("Ray task failed (") and "died" in error, error
 
     second = run_comparison(plan, out, executor=RayExecutor(worker_dir=str(worker)), workload=WORKLOAD,
                             progress=None)

@@ -85,10 +85,13 @@ class RayExecutor(Executor):
     def steps(self) -> dict[RunKey, int]:
         """Steps the workers reported (every few seconds), read at most every few seconds."""
         if self._board is not None and time.monotonic() - self._steps_read_at >= PROGRESS_SECONDS:
-            reported = self._ray.get(self._board.read.remote())
+            self._steps_read_at = time.monotonic()
+            try:
+                reported = self._ray.get(self._board.read.remote(), timeout=PROGRESS_SECONDS)
+            except self._ray.exceptions.RayError:  # progress is a display nicety, never a reason to stop
+                reported = {}
             self._steps = {key: reported[(key.label, key.seed)] for key in self.running()
                            if (key.label, key.seed) in reported}
-            self._steps_read_at = time.monotonic()
         return {key: step for key, step in self._steps.items() if key in self.running()}
 
     def shutdown(self) -> None:
@@ -116,8 +119,9 @@ class RayExecutor(Executor):
         try:
             files = self._ray.get(reference)
         except self._ray.exceptions.RayError as error:
-            summary = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            return Ended(task.key, f"Ray task died ({type(error).__name__}): {summary}")
+            cause = getattr(error, "cause", None) or error  # what the task raised, or why its worker died
+            lines = str(cause).strip().splitlines()
+            return Ended(task.key, f"Ray task failed ({type(cause).__name__}): {lines[0] if lines else ''}")
         write_results(task.run_dir, files)
         return Ended(task.key)
 
