@@ -48,17 +48,22 @@ class Setup:
         return f"{'compiled' if self.compiled else 'eager':8} {self.schedule:>15}"
 
 
-def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int) -> Callable[[], None]:
-    """One optimizer step (forward, backward, clipping, AdamW, scheduler) of a fresh model."""
+def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int, device: str = "cpu",
+              bf16: bool = False) -> Callable[[], None]:
+    """One optimizer step (forward, backward, clipping, AdamW, scheduler) of a fresh model.
+
+    ``bf16`` runs forward and loss under bfloat16 autocast (the weights stay fp32), as the trainer does.
+    """
     torch.manual_seed(0)
-    model = GPT(shape)
+    model = GPT(shape).to(device)
     scheduler = dd.DropoutScheduler(model, setup.schedule, total_steps=total_steps)
     optimizer = build_optimizer(model, preset("smoke"))
     forward = torch.compile(model) if setup.compiled else model
-    x, y = torch.randint(0, shape.vocab_size, (2, batch, shape.block_size)).unbind(0)
+    x, y = torch.randint(0, shape.vocab_size, (2, batch, shape.block_size), device=device).unbind(0)
 
     def step() -> None:
-        _, loss = forward(x, y)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            _, loss = forward(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -68,19 +73,30 @@ def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int) -> C
     return step
 
 
-def time_steps(step: Callable[[], None], steps: int) -> float:
-    """Mean milliseconds per step over ``steps`` steps."""
+def time_steps(step: Callable[[], None], steps: int, device: str = "cpu") -> float:
+    """Mean milliseconds per step over ``steps`` steps (waiting for a GPU to finish them)."""
+    synchronize(device)
     began = time.perf_counter()
     for _ in range(steps):
         step()
+    synchronize(device)
     return (time.perf_counter() - began) / steps * 1000
 
 
-def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Best fp32 GFLOP/s of a ``size``-square matmul: the ceiling the model's matmuls could reach."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def synchronize(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5, device: str = "cpu",
+                       dtype: torch.dtype = torch.float32, calls: int = 1) -> float:
+    """Best GFLOP/s of a ``size``-square matmul (mean of ``calls`` back to back, best of ``repeats``).
+
+    The ceiling the model's matmuls could reach; a GPU needs many calls to hide launch overhead.
+    """
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
     a @ b
-    best = min(time_steps(lambda: a @ b, 1) for _ in range(repeats)) / 1000
+    best = min(time_steps(lambda: a @ b, calls, device) for _ in range(repeats)) / 1000
     return 2 * size**3 / best / 1e9
 
 
