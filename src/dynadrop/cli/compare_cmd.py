@@ -39,6 +39,7 @@ Default schedules (at the preset's base rate p, e.g. 0.2; labels in brackets):
   constant:p [fixed-p, the baseline]  constant:0 [fixed-0]  linear:p->0.0 [linear]
   exponential:p->0.0,k=5 [exponential]  cosine:p->0.0 [cosine]
   adaptive:p,delta=0.02,patience=2,threshold=0.005,ema=0.5 [adaptive]
+  gap:p,target=0.3,kp=0.25,ki=0.1,warmup=1 [gap]
   early:p@0.25 [early]  late:p@0.5 [late]  curriculum:p,gamma=5/max_steps [curriculum]
 Give your own as SPEC (labelled by its kind, e.g. linear) or LABEL=SPEC.
 

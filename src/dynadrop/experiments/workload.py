@@ -44,7 +44,7 @@ COMPARE_PRESETS: dict[str, ComparePreset] = {
     "cpu": ComparePreset("cpu", "a budget where dropout pays off (~3 min/run on 2 cores)", seeds=5),
     "quick": ComparePreset(
         "cpu", "the README's main job: every schedule x 2 seeds in under 10 minutes on 2 cores, "
-        "small enough data that no dropout overfits",
+        "on data small enough that training without dropout overfits",
         # 10,000 training characters and a high learning rate: without dropout the 2x128 model
         # reaches its best validation loss by step ~400 and then overfits, so dropout matters
         # within 600 eager steps (compiling would cost more than it saves at this length).
