@@ -24,20 +24,47 @@ from pathlib import Path
 
 from dynadrop.experiments.stats import compare_paired
 from dynadrop.gpt.compiling import COMPILE_STRATEGIES
-from dynadrop.gpt.config import preset
+from dynadrop.gpt.config import TrainConfig, preset
 from dynadrop.gpt.trainer import METRICS_FILE, train
 
 
 def val_losses(compile_model: bool, seed: int, args: argparse.Namespace, root: Path) -> list[float]:
-    """The validation losses of one run, one per evaluation."""
+    """The validation losses of one run of the CPU recipe, one per evaluation."""
     config = preset("cpu", n_embd=128, train_chars=None, data=args.data, seed=seed, compile=compile_model,
                     schedule=args.schedule, max_steps=args.steps, warmup_steps=args.steps // 10,
                     eval_interval=args.steps // 5, eval_batches=args.eval_batches,
                     checkpoint_interval=args.steps, log_interval=args.steps)
-    run_dir = root / f"{'compiled' if compile_model else 'eager'}-seed{seed}"
-    train(config, run_dir, progress=False, compile_strategy=args.compile_strategy)
+    return val_curve(config, root / f"{'compiled' if compile_model else 'eager'}-seed{seed}",
+                     args.compile_strategy)
+
+
+def val_curve(config: TrainConfig, run_dir: Path, compile_strategy: str = "whole") -> list[float]:
+    """Train ``config`` in ``run_dir`` (compiled by ``compile_strategy``); its validation losses."""
+    train(config, run_dir, progress=False, compile_strategy=compile_strategy)
     lines = (json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines())
     return [line["val_loss"] for line in lines if line["type"] == "eval"]
+
+
+Curves = list[list[float]]
+
+
+def equivalence_verdict(eager_curves: Curves, compiled_curves: Curves) -> tuple[bool, list[str]]:
+    """PASS or not, and one line per metric: paired t-tests of compiled vs eager over the seeds."""
+    passed, lines = True, []
+    for metric, reduce in (("final val loss", lambda curve: curve[-1]), ("mean val loss", statistics.mean)):
+        eager = [reduce(curve) for curve in eager_curves]
+        compiled = [reduce(curve) for curve in compiled_curves]
+        comparison = compare_paired(compiled, eager, direction=None)
+        spread = statistics.stdev(eager) if len(eager) > 1 else float("nan")
+        within = abs(comparison.mean_difference) <= spread
+        detectable = comparison.p_value is not None and comparison.p_value < 0.05
+        passed &= within and not detectable
+        lines.append(f"{metric}: eager {statistics.mean(eager):.4f}, "
+                     f"compiled {statistics.mean(compiled):.4f}, "
+                     f"paired difference {comparison.mean_difference:+.4f} "
+                     f"[{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}], p={comparison.p_value}, "
+                     f"seed-to-seed sd {spread:.4f}")
+    return passed, lines
 
 
 def main() -> None:
@@ -56,19 +83,8 @@ def main() -> None:
                 curves[compile_model].append(val_losses(compile_model, seed, args, Path(root)))
                 print(f"seed {seed} {'compiled' if compile_model else 'eager   '} val loss curve "
                       + " ".join(f"{loss:.4f}" for loss in curves[compile_model][-1]), flush=True)
-    passed = True
-    for metric, reduce in (("final val loss", lambda curve: curve[-1]), ("mean val loss", statistics.mean)):
-        eager = [reduce(curve) for curve in curves[False]]
-        compiled = [reduce(curve) for curve in curves[True]]
-        comparison = compare_paired(compiled, eager, direction=None)
-        spread = statistics.stdev(eager) if len(eager) > 1 else float("nan")
-        within = abs(comparison.mean_difference) <= spread
-        detectable = comparison.p_value is not None and comparison.p_value < 0.05
-        passed &= within and not detectable
-        print(f"{metric}: eager {statistics.mean(eager):.4f}, compiled {statistics.mean(compiled):.4f}, "
-              f"paired difference {comparison.mean_difference:+.4f} "
-              f"[{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}], p={comparison.p_value}, "
-              f"seed-to-seed sd {spread:.4f}")
+    passed, lines = equivalence_verdict(curves[False], curves[True])
+    print("\n".join(lines))
     print("PASS" if passed else "FAIL")
 
 

@@ -53,11 +53,12 @@ OPTIMIZERS = ("foreach", "fused")
 @dataclass(frozen=True)
 class Setup:
     schedule: str
-    strategy: str | None  # None: eager
+    compiled: bool
+    strategy: str = "whole"  # how, when compiled (dynadrop.gpt.compiling)
 
     @property
     def label(self) -> str:
-        return f"{self.strategy or 'eager':8} {self.schedule:>15}"
+        return f"{self.strategy if self.compiled else 'eager':8} {self.schedule:>15}"
 
 
 def make_optimizer(model: torch.nn.Module, kind: str) -> torch.optim.AdamW:
@@ -70,18 +71,22 @@ def make_optimizer(model: torch.nn.Module, kind: str) -> torch.optim.AdamW:
     raise ValueError(f"unknown optimizer {kind!r}; allowed: {', '.join(OPTIMIZERS)}")
 
 
-def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int,
-              optimizer_kind: str = "foreach") -> Callable[[], None]:
-    """One optimizer step (forward, backward, clipping, AdamW, scheduler) of a fresh model."""
+def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int, device: str = "cpu",
+              bf16: bool = False, optimizer_kind: str = "foreach") -> Callable[[], None]:
+    """One optimizer step (forward, backward, clipping, AdamW, scheduler) of a fresh model.
+
+    ``bf16`` runs forward and loss under bfloat16 autocast (the weights stay fp32), as the trainer does.
+    """
     torch.manual_seed(0)
-    model = GPT(shape)
+    model = GPT(shape).to(device)
     scheduler = dd.DropoutScheduler(model, setup.schedule, total_steps=total_steps)
     optimizer = make_optimizer(model, optimizer_kind)
-    forward = compile_gpt(model, model, setup.strategy) if setup.strategy else model
-    x, y = torch.randint(0, shape.vocab_size, (2, batch, shape.block_size)).unbind(0)
+    forward = compile_gpt(model, model, setup.strategy) if setup.compiled else model
+    x, y = torch.randint(0, shape.vocab_size, (2, batch, shape.block_size), device=device).unbind(0)
 
     def step() -> None:
-        _, loss = forward(x, y)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            _, loss = forward(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -91,19 +96,30 @@ def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int,
     return step
 
 
-def time_steps(step: Callable[[], None], steps: int) -> float:
-    """Mean milliseconds per step over ``steps`` steps."""
+def time_steps(step: Callable[[], None], steps: int, device: str = "cpu") -> float:
+    """Mean milliseconds per step over ``steps`` steps (waiting for a GPU to finish them)."""
+    synchronize(device)
     began = time.perf_counter()
     for _ in range(steps):
         step()
+    synchronize(device)
     return (time.perf_counter() - began) / steps * 1000
 
 
-def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Best fp32 GFLOP/s of a ``size``-square matmul: the ceiling the model's matmuls could reach."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def synchronize(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5, device: str = "cpu",
+                       dtype: torch.dtype = torch.float32, calls: int = 1) -> float:
+    """Best GFLOP/s of a ``size``-square matmul (mean of ``calls`` back to back, best of ``repeats``).
+
+    The ceiling the model's matmuls could reach; a GPU needs many calls to hide launch overhead.
+    """
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
     a @ b
-    best = min(time_steps(lambda: a @ b, 1) for _ in range(repeats)) / 1000
+    best = min(time_steps(lambda: a @ b, calls, device) for _ in range(repeats)) / 1000
     return 2 * size**3 / best / 1e9
 
 
@@ -115,7 +131,7 @@ def flops_per_token(shape: GPTConfig) -> int:
 
 def first_step_seconds(shape: GPTConfig, batch: int, strategy: str) -> float:
     """Seconds of the first (compiling) step of a fresh model in this process."""
-    step = make_step(Setup("0.2", strategy), shape, batch, total_steps=1)
+    step = make_step(Setup("0.2", True, strategy), shape, batch, total_steps=1)
     return time_steps(step, 1) / 1000
 
 
@@ -169,9 +185,11 @@ def main() -> None:
         if name not in COMPILE_STRATEGIES:
             raise SystemExit(f"unknown strategy {name!r} in --strategies; "
                              f"allowed: {', '.join(COMPILE_STRATEGIES)}")
-    setups = [Setup(schedule, strategy) for strategy in (None, *strategies) for schedule in SCHEDULES]
+    modes = [(False, "whole"), *((True, strategy) for strategy in strategies)]
+    setups = [Setup(schedule, compiled, strategy) for compiled, strategy in modes for schedule in SCHEDULES]
     total_steps = 3 + args.rounds * args.steps
-    steps = {setup: make_step(setup, shape, batch, total_steps, args.optimizer) for setup in setups}
+    steps = {setup: make_step(setup, shape, batch, total_steps, optimizer_kind=args.optimizer)
+             for setup in setups}
     for step in steps.values():
         time_steps(step, 3)  # warm-up (and the compile)
     timings: dict[Setup, list[float]] = {setup: [] for setup in setups}
@@ -192,12 +210,14 @@ def main() -> None:
     print(f"{'mode':8} {'schedule':>15} {'ms/step':>8} {'tokens/s':>9} {'vs eager':>8} {'MFU':>6}")
     for setup in setups:
         ms = median_ms[setup]
-        speedup = median_ms[Setup(setup.schedule, None)] / ms
+        speedup = median_ms[Setup(setup.schedule, False)] / ms
         utilisation = flops_per_token(shape) * tokens / (ms / 1000) / (peak * 1e9)
         print(f"{setup.label} {ms:>8.1f} {tokens / ms * 1000:>9.0f} {speedup:>7.2f}x {utilisation:>6.1%}")
-    for strategy in (None, *strategies):
-        overhead = median_ms[Setup("0.2", strategy)] / median_ms[Setup("0.0", strategy)] - 1
-        print(f"dropout overhead ({strategy or 'eager'}): step time at 0.2 is {overhead:+.0%} over 0.0")
+    for compiled, strategy in modes:
+        at_rate, at_zero = (median_ms[Setup(rate, compiled, strategy)] for rate in ("0.2", "0.0"))
+        overhead = at_rate / at_zero - 1
+        print(f"dropout overhead ({strategy if compiled else 'eager'}): step time at 0.2 is "
+              f"{overhead:+.0%} over 0.0")
     print(load_line())
 
 

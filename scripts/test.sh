@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q torch==2.13.0
-python3 -m pip install -q -e ".[test,lightning,transformers,trackers]"
+python3 -m pip install -q -e ".[test,lightning,transformers,trackers,ray]"
 python3 -m ruff check src tests benchmarks
 python3 -m pytest -q "$@"

@@ -1,14 +1,15 @@
 """A stand-in workload for runner tests: trains nothing, writes the trainer's files in milliseconds.
 
-It resumes from its own checkpoint (the last eval step), counts its starts in ``starts.txt``,
-can sleep per step (``step_seconds``) so a test can interrupt it, and raises for any schedule
-listed in ``fail_schedules`` (an injected failure). Its record holds its torch threads and when it
-started and ended, so tests can see which runs overlapped.
+It resumes from its own checkpoint (the last eval step), writes a line per start (its pid) to
+``starts.txt``, can sleep per step (``step_seconds``) so a test can interrupt it, and raises for
+any schedule listed in ``fail_schedules`` (an injected failure). Its record holds its torch threads
+and when it started and ended, so tests can see which runs overlapped.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ def total_steps(config: dict[str, Any]) -> int:
 def execute(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     started = time.time()
     with (run_dir / "starts.txt").open("a") as handle:
-        handle.write("start\n")
+        handle.write(f"{os.getpid()}\n")
     if config["schedule"] in config["fail_schedules"]:
         raise RuntimeError(f"injected failure for {config['schedule']}")
     schedule = parse_schedule(config["schedule"])

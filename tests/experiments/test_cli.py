@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -18,16 +17,6 @@ from dynadrop.experiments.metrics import METRIC_TABLE
 from dynadrop.experiments.records import RECORD, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
-WORDS = "the of and to a in that is was he for it with as his on be at by".split()
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    """A small text with structure to learn, so the tests need neither tinyshakespeare nor a network."""
-    rng = random.Random(0)
-    path = tmp_path_factory.mktemp("data") / "corpus.txt"
-    path.write_text(" ".join(rng.choice(WORDS) for _ in range(6000)))
-    return path
 
 
 def compare_command(out: Path, corpus: Path) -> list[str]:

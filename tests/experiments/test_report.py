@@ -9,10 +9,11 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+import dynadrop as dd
 from dynadrop.experiments.analysis import analyse, load_plan
 from dynadrop.experiments.metrics import METRIC_TABLE
 from dynadrop.experiments.plan import ComparePlan, ScheduleEntry
-from dynadrop.experiments.plots import PLOT_FILES, seed_band
+from dynadrop.experiments.plots import PLOT_FILES, control_signal, feedback_labels, seed_band
 from dynadrop.experiments.records import FAILURE, PLAN
 from dynadrop.experiments.report import console_summary, write_report
 from dynadrop.experiments.stats import holm_adjust
@@ -166,3 +167,20 @@ def test_report_shows_raw_and_holm_p_effect_size_and_pairs_per_seed(comparison):
     row = next(r for r in rows if r["schedule"] == "fast" and r["metric"] == "best_val_loss")
     assert float(row["p_holm"]) == pytest.approx(fast.p_adjusted)
     assert float(row["effect_size"]) == pytest.approx(fast.effect_size)
+
+
+def test_control_plot_shows_each_feedback_rule_per_seed(tmp_path):
+    plan = ComparePlan("fake", (ScheduleEntry("fixed-0.2", "0.2"), ScheduleEntry("gap", "gap:0.2,target=0.1"),
+                                ScheduleEntry("adaptive", "adaptive:0.2,delta=0.05")), (0, 1), "fixed-0.2")
+    atomic_write_json(tmp_path / PLAN, plan.to_dict())
+    for label in plan.labels:
+        for seed in plan.seeds:
+            write_finished_run(tmp_path / f"runs/{label}/seed-{seed}", [2.0, 1.9, 1.85])
+    analysis = write_report(tmp_path)
+    assert feedback_labels(analysis) == ["gap", "adaptive"]
+    point = analysis.runs[next(iter(analysis.runs))].evals[0]
+    gap, adaptive = (dd.parse_schedule(plan.spec_of(label)) for label in ("gap", "adaptive"))
+    assert control_signal(gap, point) == ("gap (val - train loss)", pytest.approx(0.1))
+    assert control_signal(adaptive, point) == ("val loss", 2.0)
+    height, width = matplotlib.image.imread(tmp_path / "plots" / "control.png").shape[:2]
+    assert (width, height) == (2 * 420, 2 * 320)  # a row per rule, a column per seed

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from dynadrop.experiments.executors import LocalExecutor
 from dynadrop.experiments.plan import ComparePlan, RunKey, parse_schedule_args
 from dynadrop.experiments.progress import ProgressDisplay
 from dynadrop.experiments.records import FAILURE, RECORD, TRACEBACK, read_json, read_jsonl
@@ -38,8 +39,8 @@ def comparison(tmp_path_factory):
     out = tmp_path_factory.mktemp("comparison")
     plan = make_plan(fail_schedules=["linear:0.2->0.0"])
     stream = io.StringIO()
-    first = run_comparison(plan, out, jobs=2, workload=WORKLOAD, progress=stream)
-    second = run_comparison(plan, out, jobs=2, workload=WORKLOAD, progress=None)
+    first = run_comparison(plan, out, executor=LocalExecutor(jobs=2), workload=WORKLOAD, progress=stream)
+    second = run_comparison(plan, out, executor=LocalExecutor(jobs=2), workload=WORKLOAD, progress=None)
     return out, plan, first, second, stream.getvalue()
 
 
@@ -71,9 +72,12 @@ def test_a_changed_budget_is_refused(comparison):
         run_comparison(changed, out, workload=WORKLOAD, progress=None)
 
 
-def test_jobs_must_be_positive(tmp_path):
+def test_jobs_and_threads_must_be_positive():
     with pytest.raises(ValueError, match="jobs must be at least 1, got 0"):
-        run_comparison(make_plan(), tmp_path, jobs=0, workload=WORKLOAD, progress=None)
+        LocalExecutor(jobs=0)
+    with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
+        LocalExecutor(jobs=1, threads=0)
+    assert LocalExecutor(jobs=1, threads=3).threads == 3
 
 
 def test_sigkill_then_rerun_resumes_without_redoing_finished_runs(tmp_path):

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from dynadrop.core import parse_schedule
+from dynadrop.experiments.executors import LocalExecutor
+from dynadrop.experiments.executors.local import available_cores
 from dynadrop.experiments.plan import ComparePlan, default_schedules, parse_schedule_args
 from dynadrop.experiments.records import PLAN, RECORD, read_json
-from dynadrop.experiments.runner import threads_per_job
 from dynadrop.experiments.study import run_study
 from dynadrop.experiments.tuning import (
     CHOICE_FILE,
@@ -31,6 +32,12 @@ def evaluation_plan(seeds=(0, 1), **overrides) -> ComparePlan:
     return ComparePlan("fake", entries, seeds, "fixed-0.2", overrides=overrides)
 
 
+def study_on(jobs: int, plan: ComparePlan, out: Path, **options):
+    """``run_study`` with the fake workload on ``jobs`` local processes, silently."""
+    executor = LocalExecutor(jobs=jobs)
+    return run_study(plan, out, executor=executor, workload=WORKLOAD, progress=None, **options)
+
+
 def seeds_under(directory: Path) -> set[int]:
     return {int(path.name.removeprefix("seed-")) for path in directory.glob("runs/*/seed-*")}
 
@@ -44,7 +51,7 @@ def tuned(tmp_path_factory):
     out = tmp_path_factory.mktemp("tuned")
     plan = evaluation_plan()
     tuning = tuning_plan_for(plan, CANDIDATES, seeds=(100,))
-    study = run_study(plan, out, tuning=tuning, jobs=2, workload=WORKLOAD, progress=None)
+    study = study_on(2, plan, out, tuning=tuning)
     return out, plan, tuning, study
 
 
@@ -101,7 +108,7 @@ def test_the_report_states_the_budget_and_every_candidate(tuned):
 def test_rerun_trains_nothing_again(tuned):
     out, plan, tuning, _ = tuned
     before = starts(out)
-    again = run_study(plan, out, tuning=tuning, jobs=2, workload=WORKLOAD, progress=None)
+    again = study_on(2, plan, out, tuning=tuning)
     assert starts(out) == before
     assert all(not outcome.finished for outcome in again.outcomes.values())
     assert again.analysis.plan == read_json_plan(out)
@@ -114,7 +121,7 @@ def read_json_plan(out: Path) -> ComparePlan:
 def test_a_failed_tuning_run_stops_before_the_evaluation(tmp_path):
     plan = evaluation_plan(fail_schedules=["linear:0.4->0.0"])
     tuning = tuning_plan_for(plan, CANDIDATES, seeds=(100,))
-    study = run_study(plan, tmp_path, tuning=tuning, jobs=2, workload=WORKLOAD, progress=None)
+    study = study_on(2, plan, tmp_path, tuning=tuning)
     assert study.analysis is None and [str(key) for key in study.failed] == ["linear.1 seed 100"]
     assert not (tmp_path / "runs").exists() and not (tmp_path / TUNING_DIR / CHOICE_FILE).exists()
 
@@ -122,12 +129,12 @@ def test_a_failed_tuning_run_stops_before_the_evaluation(tmp_path):
 def test_timing_mode_runs_one_run_at_a_time_on_every_core(tmp_path):
     plan = ComparePlan("fake", evaluation_plan().schedules, (0, 1), "fixed-0.2", timing=True,
                        overrides={"step_seconds": 0.01})
-    study = run_study(plan, tmp_path, jobs=1, workload=WORKLOAD, progress=None)
+    study = study_on(1, plan, tmp_path)
     records = [read_json(path) for path in sorted(tmp_path.glob(f"runs/*/seed-*/{RECORD}"))]
     assert len(records) == 6
     intervals = sorted((record["timing"]["started"], record["timing"]["ended"]) for record in records)
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(intervals))
-    assert {record["timing"]["threads"] for record in records} == {threads_per_job(1)}
+    assert {record["timing"]["threads"] for record in records} == {available_cores()}
     requests = [read_json(path) for path in tmp_path.glob("runs/*/seed-*/request.json")]
     assert all(request["config"]["timing"] for request in requests)
     assert "timing mode: one run at a time" in (tmp_path / "report.md").read_text()
@@ -137,8 +144,8 @@ def test_timing_mode_runs_one_run_at_a_time_on_every_core(tmp_path):
 def test_timing_mode_refuses_parallel_jobs_and_mixing_modes(tmp_path):
     timed = ComparePlan("fake", evaluation_plan().schedules, (0,), "fixed-0.2", timing=True)
     with pytest.raises(ValueError, match="timing mode runs one run at a time, so --jobs must be 1, got 2"):
-        run_study(timed, tmp_path, jobs=2, workload=WORKLOAD, progress=None)
-    run_study(evaluation_plan(seeds=(0,)), tmp_path, jobs=1, workload=WORKLOAD, progress=None)
+        study_on(2, timed, tmp_path)
+    study_on(1, evaluation_plan(seeds=(0,)), tmp_path)
     assert "runs may have shared the cores" in (tmp_path / "report.md").read_text()
     with pytest.raises(ValueError, match="holds a comparison run without --timing"):
-        run_study(timed, tmp_path, jobs=1, workload=WORKLOAD, progress=None)
+        study_on(1, timed, tmp_path)

@@ -1,10 +1,12 @@
-"""Data-parallel training: 2 CPU processes (gloo) via torch.multiprocessing."""
+"""Data-parallel training: 2 CPU processes (gloo), via torch.multiprocessing and via torchrun's c10d."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import torch.multiprocessing as mp
 
 from dynadrop.gpt.config import TrainConfig
 from dynadrop.gpt.trainer import train
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:
@@ -45,3 +49,22 @@ def test_two_ranks_share_rates_see_different_data_and_only_rank0_writes(smoke, t
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
              if json.loads(line)["type"] == "train"]
     assert steps == [2, 4, 6, 8]  # one writer: no duplicated lines
+
+
+def test_two_nodes_meet_through_c10d_rendezvous_on_loopback(corpus, private_cache, tmp_path):
+    """The README's 2-node torchrun command, both "nodes" here: one agent and one rank each."""
+    endpoint = f"127.0.0.1:{_free_port()}"
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "DYNADROP_CACHE": str(private_cache),
+           "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+               "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "dynadrop-test",
+               "--local-addr", "127.0.0.1", "-m", "dynadrop", "train", "--preset", "smoke",
+               "--data", str(corpus), "--device", "cpu", "--max-steps", "4", "--eval-interval", "2",
+               "--run-dir", str(run_dir), "--no-progress"]
+    nodes = [subprocess.Popen(command, env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT) for _ in range(2)]
+    outputs = [node.communicate(timeout=120)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(outputs)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 4

@@ -21,17 +21,18 @@ pytest.importorskip("wandb")
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 FIELDS = {"train": ("loss", "lr", "tokens_per_s", "wall_time"),
-          "eval": ("train_loss", "val_loss", "wall_time")}
+          "eval": ("train_loss", "val_loss", "grad_norm", "lr", "wall_time")}
 
 
 def expected_curves(run_dir: Path) -> Curves:
-    """metrics.jsonl as curves: ``train/loss``, ``eval/val_loss``, ``train/rates/mlp``, ..."""
+    """metrics.jsonl as curves: ``train/loss``, ``eval/val_loss``, ``train/rates/mlp``, ... (no nulls)"""
     curves: Curves = {}
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         record = json.loads(line)
         kind, step = record["type"], record["step"]
         for field in FIELDS[kind]:
-            curves.setdefault(f"{kind}/{field}", {})[step] = record[field]
+            if record[field] is not None:  # grad_norm before the first step: nothing to track
+                curves.setdefault(f"{kind}/{field}", {})[step] = record[field]
         for group, rate in record["rates"].items():
             curves.setdefault(f"{kind}/rates/{group}", {})[step] = rate
     return curves

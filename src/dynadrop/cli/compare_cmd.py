@@ -11,6 +11,8 @@ from typing import Any
 from dynadrop.cli.report_cmd import add_alpha_argument
 from dynadrop.cli.train_cmd import add_logger_argument
 from dynadrop.core import SPEC_HELP
+from dynadrop.experiments.executors import Executor, LocalExecutor
+from dynadrop.experiments.executors.ray import DEFAULT_WORKER_DIR, RayExecutor
 from dynadrop.experiments.plan import (
     ComparePlan,
     check_positive,
@@ -31,11 +33,13 @@ from dynadrop.experiments.workload import (
 )
 from dynadrop.tracking import check_loggers
 
+EXECUTORS = ("local", "ray")
 EPILOG = f"""\
 Default schedules (at the preset's base rate p, e.g. 0.2; labels in brackets):
   constant:p [fixed-p, the baseline]  constant:0 [fixed-0]  linear:p->0.0 [linear]
   exponential:p->0.0,k=5 [exponential]  cosine:p->0.0 [cosine]
   adaptive:p,delta=0.02,patience=2,threshold=0.005,ema=0.5 [adaptive]
+  gap:p,target=0.3,kp=0.25,ki=0.1,warmup=1 [gap]
   early:p@0.25 [early]  late:p@0.5 [late]  curriculum:p,gamma=5/max_steps [curriculum]
 Give your own as SPEC (labelled by its kind, e.g. linear) or LABEL=SPEC.
 
@@ -55,11 +59,11 @@ settings on different seeds.
 
 def run(args: argparse.Namespace) -> int:
     plan = build_plan(args)
-    check_positive("jobs", args.jobs)
+    executor = build_executor(args)
     out_dir = Path(args.out or f"runs/compare-{args.preset}")
     loggers = check_loggers(args.logger)
     options = tracking_options(loggers, out_dir.resolve().name) if loggers else None
-    study = run_study(plan, out_dir, tuning=build_tuning(args, plan), jobs=args.jobs, alpha=args.alpha,
+    study = run_study(plan, out_dir, tuning=build_tuning(args, plan), executor=executor, alpha=args.alpha,
                       progress=None if args.quiet else sys.stderr, run_options=options)
     if study.analysis is not None:
         print(console_summary(study.analysis))
@@ -107,6 +111,19 @@ def build_plan(args: argparse.Namespace) -> ComparePlan:
     )
 
 
+def build_executor(args: argparse.Namespace) -> Executor:
+    """Local processes (``--jobs``), or Ray tasks (``--executor ray`` and its resources)."""
+    if args.executor == "local":
+        return LocalExecutor(jobs=args.jobs)
+    if args.timing:
+        raise ValueError("--timing runs locally, one run at a time: drop --executor ray")
+    if args.jobs != 1:
+        raise ValueError(f"--jobs {args.jobs} is for --executor local; on Ray, the cluster's CPUs and "
+                         "--cpus-per-run decide how many runs go at once")
+    return RayExecutor(args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+                       worker_dir=args.worker_dir)
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``FIELD=VALUE`` pairs; VALUE is read as JSON when it parses (``500``, ``true``), else a string."""
     overrides = {}
@@ -141,6 +158,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs in parallel, each in its own process with cores/jobs threads (default 1)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="where runs execute: local processes, or Ray tasks on a cluster "
+                        "(pip install 'dynadrop[ray]'; default local)")
+    parser.add_argument("--address", default=None,
+                        help="ray: the cluster to join, e.g. HOST:6379 or auto (default: a running one, "
+                        "else a new local one)")
+    parser.add_argument("--cpus-per-run", type=int, default=1,
+                        help="ray: CPUs each run asks for, also its torch threads (default 1)")
+    parser.add_argument("--gpus-per-run", type=float, default=0.0,
+                        help="ray: GPUs each run asks for, may be fractional (default 0)")
+    parser.add_argument("--worker-dir", default=DEFAULT_WORKER_DIR,
+                        help="ray: where runs and their checkpoints live on the workers; the small "
+                        f"result files come back to --out (default {DEFAULT_WORKER_DIR})")
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="the training corpus, a UTF-8 text file (default: tinyshakespeare; the same as "
                         "--set data=PATH)")

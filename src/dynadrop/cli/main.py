@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning(prefix)
             return int(args.func(args) or 0)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, ImportError) as error:  # bad input, files, a missing optional package
         print(f"{prefix}: error: {error_message(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -50,8 +50,9 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 });"""
 
 
-def write_html_report(out_dir: Path, analysis: Analysis, headers: list[str], rows: list[list[str]]) -> Path:
-    """Write ``report.html`` in ``out_dir`` with the results table ``headers`` x ``rows``."""
+def write_html_report(out_dir: Path, analysis: Analysis, headers: list[str], rows: list[list[str]],
+                      legend: str) -> Path:
+    """Write ``report.html`` in ``out_dir``: the results table ``headers`` x ``rows``, its ``legend``."""
     plan = analysis.plan
     parts = [
         "<!DOCTYPE html>",
@@ -64,8 +65,7 @@ def write_html_report(out_dir: Path, analysis: Analysis, headers: list[str], row
         f"{len(analysis.runs)}/{len(plan.run_keys())}. Details, confidence intervals and how to read "
         'them: <a href="report.md">report.md</a>.</p>',
         "<h2>Results</h2>",
-        "<p>Mean ± sample std over seeds; <i>(better)</i> / <i>(worse)</i>: a paired t-test against the "
-        "baseline finds a difference (p &lt; 0.05). Click a column to sort.</p>",
+        f"<p>{escape(legend)} Click a column to sort.</p>",
         _table(headers, rows, table_id="results", sortable=True),
         "<h2>Schedules</h2>",
         _table(["label", "spec"], [[entry.label, entry.spec] for entry in plan.schedules]),

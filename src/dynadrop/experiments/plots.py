@@ -4,6 +4,8 @@
 ``rates.png``: dropout rate vs step per schedule (mean over seeds; one line per group if they differ).
 ``schedules.png``: one panel per schedule: its validation loss (seed band) against the baseline's,
 and its dropout rate (seed band: a validation-driven rule differs by seed) on a second axis.
+``control.png``: for each feedback-driven schedule and seed, the signal its rule reacts to (the
+generalisation gap, or the validation loss) and the rate it set, so a reader sees it react or oscillate.
 ``time_to_target.png``: steps to the convergence target, mean with a 95% CI bar; unreached runs noted.
 """
 
@@ -18,12 +20,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from dynadrop.core import Controller, parse_schedule  # noqa: E402
 from dynadrop.experiments.analysis import Analysis  # noqa: E402
+from dynadrop.experiments.metrics import EvalPoint  # noqa: E402
 from dynadrop.experiments.plan import RunKey  # noqa: E402
 from dynadrop.gpt.files import atomic_write  # noqa: E402
 
-PLOT_FILES = ("val_loss.png", "rates.png", "schedules.png", "time_to_target.png")
+PLOT_FILES = ("val_loss.png", "rates.png", "schedules.png", "control.png", "time_to_target.png")
 PANEL_COLUMNS = 3
+PANEL_SIZE = (4.2, 3.2)
 
 
 @dataclass(frozen=True)
@@ -44,23 +49,41 @@ def seed_band(curves: list[dict[int, float]]) -> SeedBand:
 
 
 def write_plots(analysis: Analysis, plots_dir: Path) -> list[Path]:
-    """Draw every plot of ``analysis`` into ``plots_dir``; returns the files written."""
+    """Draw every plot of ``analysis`` into ``plots_dir``; returns the files written.
+
+    A single-axes plot gets one 8x5 figure; a panelled one a grid of small panels, its size
+    from the analysis (one panel per schedule; one row per feedback rule, a column per seed).
+    """
     plots_dir.mkdir(parents=True, exist_ok=True)
-    panels = max(1, len(analysis.plan.labels))
-    columns = min(panels, PANEL_COLUMNS)
-    rows = -(-panels // columns)
-    plots = ((_val_loss, False), (_rates, False), (_schedule_panels, True), (_time_to_target, False))
+    schedules = max(1, len(analysis.plan.labels))
+    schedule_grid = (-(-schedules // min(schedules, PANEL_COLUMNS)), min(schedules, PANEL_COLUMNS))
+    control_grid = (max(1, len(feedback_labels(analysis))), len(analysis.plan.seeds))
+    plots = ((_val_loss, None), (_rates, None), (_schedule_panels, schedule_grid), (_control, control_grid),
+             (_time_to_target, None))
     paths = []
-    for name, (draw, panelled) in zip(PLOT_FILES, plots, strict=True):
-        grid, size = ((rows, columns), (4.2 * columns, 3.2 * rows)) if panelled else ((1, 1), (8, 5))
-        figure, axes = plt.subplots(*grid, figsize=size, squeeze=False)
+    for name, (draw, grid) in zip(PLOT_FILES, plots, strict=True):
+        size = (8, 5) if grid is None else (PANEL_SIZE[0] * grid[1], PANEL_SIZE[1] * grid[0])
+        figure, axes = plt.subplots(*(grid or (1, 1)), figsize=size, squeeze=False)
         try:
-            draw(analysis, axes.ravel() if panelled else axes[0, 0])
+            draw(analysis, axes[0, 0] if grid is None else axes)
             figure.tight_layout()
             paths.append(_save_atomic(figure, plots_dir / name))
         finally:
             plt.close(figure)
     return paths
+
+
+def feedback_labels(analysis: Analysis) -> list[str]:
+    """The schedules driven by a feedback rule (a controller), which the control plot shows."""
+    return [entry.label for entry in analysis.plan.schedules
+            if isinstance(parse_schedule(entry.spec), Controller)]
+
+
+def control_signal(controller: Controller, point: EvalPoint) -> tuple[str, float]:
+    """What the rule reacts to, from an evaluation: the gap when it reads both losses, else val loss."""
+    if {"train_loss", "val_loss"} <= set(controller.signals):
+        return "gap (val - train loss)", point.val_loss - point.train_loss
+    return "val loss", point.val_loss
 
 
 def _finished_keys(analysis: Analysis, label: str) -> list[RunKey]:
@@ -95,7 +118,8 @@ def _val_loss(analysis: Analysis, axes: plt.Axes) -> None:
     _legend(axes)
 
 
-def _schedule_panels(analysis: Analysis, panels: np.ndarray) -> None:
+def _schedule_panels(analysis: Analysis, grid: np.ndarray) -> None:
+    panels = grid.ravel()
     baseline = _val_loss_curves(analysis, analysis.plan.baseline)
     for label, axes in zip(analysis.plan.labels, panels, strict=False):
         curves = _val_loss_curves(analysis, label)
@@ -112,6 +136,34 @@ def _schedule_panels(analysis: Analysis, panels: np.ndarray) -> None:
         rate_axes.set_ylim(bottom=0.0)
     for axes in panels[len(analysis.plan.labels):]:
         axes.set_visible(False)
+
+
+def _control(analysis: Analysis, grid: np.ndarray) -> None:
+    labels = feedback_labels(analysis)
+    if not labels:
+        grid[0, 0].text(0.5, 0.5, "no feedback-driven schedule in this comparison",
+                        transform=grid[0, 0].transAxes, ha="center")
+        for axes in grid.ravel():
+            axes.set_axis_off()
+        return
+    for row, label in zip(grid, labels, strict=True):
+        controller = parse_schedule(analysis.plan.spec_of(label))
+        for axes, seed in zip(row, analysis.plan.seeds, strict=True):
+            axes.set(title=f"{label}, seed {seed}", xlabel="step")
+            run = analysis.runs.get(RunKey(label, seed))
+            if run is None:
+                axes.text(0.5, 0.5, "not finished", transform=axes.transAxes, ha="center")
+                continue
+            steps = [point.step for point in run.evals]
+            name = control_signal(controller, run.evals[0])[0]
+            signal = [control_signal(controller, point)[1] for point in run.evals]
+            axes.plot(steps, signal, color="tab:blue", marker=".")
+            axes.set_ylabel(name, color="tab:blue")
+            rate_axes = axes.twinx()
+            rate_axes.step(steps, [float(np.mean(list(point.rates.values()))) for point in run.evals],
+                           where="post", color="tab:red")
+            rate_axes.set_ylabel("rate after the evaluation", color="tab:red")
+            rate_axes.set_ylim(bottom=0.0)
 
 
 def _rates(analysis: Analysis, axes: plt.Axes) -> None:

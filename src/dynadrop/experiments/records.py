@@ -9,6 +9,7 @@ Layout::
         record.json                 written last, atomically: the run finished (its presence = done)
         failure.json traceback.txt  the last attempt raised or died
         log.txt                     the run's stdout and stderr
+    A run executed elsewhere (a Ray worker) sends back its RESULT_FILES; its checkpoint stays there.
     OUT/report.md summary.json results.csv plots/*.png   the report
 """
 
@@ -31,6 +32,10 @@ LOG = "log.txt"
 METRICS = "metrics.jsonl"
 TRAIN_SUMMARY = "summary.json"
 CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.json"
+# Everything the report and a rerun need from a run directory (the checkpoint is not needed);
+# RECORD comes last, so a run whose results were written back is only then done.
+RESULT_FILES = (CONFIG, METRICS, TRAIN_SUMMARY, LOG, FAILURE, TRACEBACK, RECORD)
 
 
 class RunState(str, Enum):

@@ -49,7 +49,7 @@ def write_report(out_dir: Path, analysis: Analysis | None = None, *, alpha: floa
     atomic_write_json(out_dir / "summary.json", summary_data(analysis))
     write_text_atomic(out_dir / "results.csv", results_csv(analysis))
     write_text_atomic(out_dir / "report.md", markdown(analysis))
-    write_html_report(out_dir, analysis, *overview_rows(analysis))
+    write_html_report(out_dir, analysis, *overview_rows(analysis), legend=verdict_legend(analysis))
     return analysis
 
 
@@ -72,6 +72,13 @@ def overview_rows(analysis: Analysis) -> tuple[list[str], list[list[str]]]:
             comparison.verdict if comparison else "baseline",
         ])
     return headers, rows
+
+
+def verdict_legend(analysis: Analysis) -> str:
+    """What the marks of the results table mean (one sentence for the markdown and the HTML report)."""
+    return (f"Mean ± sample std over seeds. (better) / (worse): a paired t-test against the baseline finds "
+            f"a difference (Holm-adjusted p < {analysis.alpha:g} over the {len(analysis.plan.labels) - 1} "
+            "schedules compared); no mark: no detectable difference.")
 
 
 def timing_text(analysis: Analysis) -> str:
@@ -142,9 +149,7 @@ def markdown(analysis: Analysis) -> str:
         "",
         "## Results",
         "",
-        f"Mean ± sample std over seeds. *(better)* / *(worse)*: a paired t-test against the baseline "
-        f"finds a difference (Holm-adjusted p < {analysis.alpha:g} over the {_family_size(analysis)} "
-        "schedules compared); no mark: no detectable difference.",
+        verdict_legend(analysis),
         "",
         overview_table(analysis),
         "",
@@ -266,10 +271,6 @@ def _detail_table(analysis: Analysis, key: str) -> str:
 
 def _p_text(p_value: float | None) -> str:
     return "n<2: no test" if p_value is None else f"{p_value:.3g}"
-
-
-def _family_size(analysis: Analysis) -> int:
-    return len(analysis.plan.labels) - 1
 
 
 def _n_text(result: MetricResult, key: str) -> str:

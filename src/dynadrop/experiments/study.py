@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dynadrop.experiments.analysis import Analysis, load_plan
+from dynadrop.experiments.executors import Executor, LocalExecutor
 from dynadrop.experiments.plan import ComparePlan, RunKey
 from dynadrop.experiments.records import PLAN
 from dynadrop.experiments.report import write_report
@@ -48,7 +49,7 @@ def run_study(
     out_dir: Path,
     *,
     tuning: TuningPlan | None = None,
-    jobs: int = 1,
+    executor: Executor | None = None,
     alpha: float = 0.05,
     workload: str = DEFAULT_WORKLOAD,
     progress: TextIO | None = sys.stderr,
@@ -56,28 +57,39 @@ def run_study(
 ) -> StudyOutcome:
     """Tune (if asked), then run and report the evaluation; a failed tuning run stops before it.
 
-    ``run_options`` gives each run's extra ``execute`` arguments (e.g. experiment trackers).
+    ``executor`` runs both phases (default: one local process at a time); ``run_options`` gives
+    each run's extra ``execute`` arguments (e.g. experiment trackers).
     """
     out_dir = Path(out_dir)
     check_same_timing(plan, out_dir)
-    if plan.timing and jobs != 1:
-        raise ValueError(f"timing mode runs one run at a time, so --jobs must be 1, got {jobs}")
+    executor = executor if executor is not None else LocalExecutor()
+    if plan.timing:
+        check_timing_executor(executor)
     study = StudyOutcome(analysis=None)
     if tuning is not None:
         tuning_dir = out_dir / TUNING_DIR
         candidates = tuning_comparison(plan, tuning)
-        study.outcomes["tuning"] = run_comparison(candidates, tuning_dir, jobs=jobs, workload=workload,
-                                                  progress=progress, run_options=run_options)
+        study.outcomes["tuning"] = run_comparison(candidates, tuning_dir, executor=executor,
+                                                  workload=workload, progress=progress,
+                                                  run_options=run_options)
         tuning_analysis = write_report(tuning_dir, alpha=alpha)
         if study.failed:
             return study
         choices = choose(tuning_analysis, tuning)
         atomic_write_json(tuning_dir / CHOICE_FILE, choices_data(choices, tuning))
         plan = evaluation_with_choices(plan, choices, tuning)
-    study.outcomes["evaluation"] = run_comparison(plan, out_dir, jobs=jobs, workload=workload,
+    study.outcomes["evaluation"] = run_comparison(plan, out_dir, executor=executor, workload=workload,
                                                   progress=progress, run_options=run_options)
     study.analysis = write_report(out_dir, alpha=alpha)
     return study
+
+
+def check_timing_executor(executor: Executor) -> None:
+    """Timing mode needs runs that never share the machine: local, one at a time."""
+    if not isinstance(executor, LocalExecutor):
+        raise ValueError(f"timing mode runs locally, one run at a time; got the {type(executor).__name__}")
+    if executor.jobs != 1:
+        raise ValueError(f"timing mode runs one run at a time, so --jobs must be 1, got {executor.jobs}")
 
 
 def check_same_timing(plan: ComparePlan, out_dir: Path) -> None:

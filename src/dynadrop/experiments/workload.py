@@ -44,7 +44,7 @@ COMPARE_PRESETS: dict[str, ComparePreset] = {
     "cpu": ComparePreset("cpu", "a budget where dropout pays off (~3 min/run on 2 cores)", seeds=5),
     "quick": ComparePreset(
         "cpu", "the README's main job: every schedule x 2 seeds in under 10 minutes on 2 cores, "
-        "small enough data that no dropout overfits",
+        "on data small enough that training without dropout overfits",
         # 10,000 training characters and a high learning rate: without dropout the 2x128 model
         # reaches its best validation loss by step ~400 and then overfits, so dropout matters
         # within 600 eager steps (compiling would cost more than it saves at this length).
@@ -145,8 +145,10 @@ def warm_up(settings: TrainConfig, run_dir: Path) -> float:
     """Compile every graph a run can use before its timed training; returns the seconds it took.
 
     Two throwaway steps, the first with dropout on and the second at rate 0, and two evaluations,
-    train in a scratch directory beside the run: this fills Inductor's on-disk cache (and this
-    process' compiled code), so a timed run pays a warm compile, the same for every schedule.
+    train in a scratch directory beside the run. That compiles (or loads from Inductor's on-disk
+    cache) every graph in this process, and the run's own model then reuses them: its training
+    time holds no compilation, whichever schedule it runs (smoke preset, measured: 0.17 s of
+    training after the warm-up, against 1.24 s with a warm disk cache alone and 66 s cold).
     Eager runs have nothing to warm up.
     """
     if not settings.compile:
