@@ -13,7 +13,7 @@ import dynadrop as dd
 from dynadrop.experiments.analysis import analyse, load_plan
 from dynadrop.experiments.metrics import METRIC_TABLE
 from dynadrop.experiments.plan import ComparePlan, ScheduleEntry
-from dynadrop.experiments.plots import PLOT_FILES, control_signal, feedback_labels, seed_band
+from dynadrop.experiments.plots import PLOT_FILES, control_signal, feedback_labels, seed_band, zoom_past_start
 from dynadrop.experiments.records import FAILURE, PLAN
 from dynadrop.experiments.report import console_summary, write_report
 from dynadrop.experiments.stats import holm_adjust
@@ -184,3 +184,10 @@ def test_control_plot_shows_each_feedback_rule_per_seed(tmp_path):
     assert control_signal(adaptive, point) == ("val loss", 2.0)
     height, width = matplotlib.image.imread(tmp_path / "plots" / "control.png").shape[:2]
     assert (width, height) == (2 * 420, 2 * 320)  # a row per rule, a column per seed
+
+
+def test_plots_zoom_past_the_untrained_start():
+    figure, axes = matplotlib.pyplot.subplots()
+    zoom_past_start(axes, [{0: 4.2, 10: 2.0, 20: 1.8}, {0: 4.1, 10: 2.1, 20: 1.9}])
+    assert axes.get_ylim() == pytest.approx((1.8 - 0.015, 2.1 + 0.015))
+    matplotlib.pyplot.close(figure)

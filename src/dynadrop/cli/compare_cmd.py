@@ -154,7 +154,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--schedules", nargs="+", metavar="SPEC",
                         help="schedules to compare, SPEC or LABEL=SPEC (default: the set below)")
     parser.add_argument("--seeds", type=int, default=None,
-                        help="number of evaluation seeds (default: the preset's, 5 for cpu, 2 for quick)")
+                        help="number of evaluation seeds (default: the preset's, 5 for cpu, 4 for quick)")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs in parallel, each in its own process with cores/jobs threads (default 1)")

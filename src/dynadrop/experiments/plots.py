@@ -108,11 +108,24 @@ def _draw_band(axes: plt.Axes, band: SeedBand, **style) -> None:
                           alpha=0.2)
 
 
+def zoom_past_start(axes: plt.Axes, curves: list[dict[int, float]]) -> None:
+    """Fit the y range to the curves after their first point: the untrained model's loss at step 0
+    would otherwise squeeze the part where schedules differ into a few pixels."""
+    later = [value for curve in curves for step, value in curve.items() if step > min(curve)]
+    if later:
+        low, high = min(later), max(later)
+        margin = 0.05 * (high - low) or 0.01
+        axes.set_ylim(low - margin, high + margin)
+
+
 def _val_loss(analysis: Analysis, axes: plt.Axes) -> None:
+    shown = []
     for label in analysis.plan.labels:
         curves = _val_loss_curves(analysis, label)
         if curves:
             _draw_band(axes, seed_band(curves), label=label)
+            shown += curves
+    zoom_past_start(axes, shown)
     axes.set(xlabel="step", ylabel="validation loss (eval mode)",
              title="Validation loss: mean over seeds, band = ±1 sample std")
     _legend(axes)
@@ -130,6 +143,7 @@ def _schedule_panels(analysis: Analysis, grid: np.ndarray) -> None:
         if baseline and label != analysis.plan.baseline:
             _draw_band(axes, seed_band(baseline), color="0.6", linestyle="--", label="baseline")
         _draw_band(axes, seed_band(curves), color="tab:blue", label="val loss")
+        zoom_past_start(axes, curves + baseline)
         rate_axes = axes.twinx()
         _draw_band(rate_axes, seed_band(_rate_curves(analysis, label)), color="tab:red", label="rate")
         rate_axes.set_ylabel("dropout rate", color="tab:red")
@@ -158,6 +172,7 @@ def _control(analysis: Analysis, grid: np.ndarray) -> None:
             name = control_signal(controller, run.evals[0])[0]
             signal = [control_signal(controller, point)[1] for point in run.evals]
             axes.plot(steps, signal, color="tab:blue", marker=".")
+            zoom_past_start(axes, [dict(zip(steps, signal, strict=True))])
             axes.set_ylabel(name, color="tab:blue")
             rate_axes = axes.twinx()
             rate_axes.step(steps, [float(np.mean(list(point.rates.values()))) for point in run.evals],

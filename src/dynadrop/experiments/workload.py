@@ -43,7 +43,7 @@ COMPARE_PRESETS: dict[str, ComparePreset] = {
     "paper": ComparePreset("paper", "nanoGPT shakespeare_char as the paper ran it (a GPU's job)", seeds=5),
     "cpu": ComparePreset("cpu", "a budget where dropout pays off (~3 min/run on 2 cores)", seeds=5),
     "quick": ComparePreset(
-        "cpu", "the README's main job: every schedule x 2 seeds in under 10 minutes on 2 cores, "
+        "cpu", "the README's main job: every schedule x 4 seeds in under 10 minutes on 2 cores, "
         "on data small enough that training without dropout overfits",
         # 10,000 training characters and a high learning rate: without dropout the 2x128 model
         # reaches its best validation loss by step ~400 and then overfits, so dropout matters
@@ -51,7 +51,7 @@ COMPARE_PRESETS: dict[str, ComparePreset] = {
         budget={"n_layer": 2, "n_head": 4, "n_embd": 128, "train_chars": 10_000, "max_steps": 600,
                 "learning_rate": 3e-3, "min_lr": 3e-4, "warmup_steps": 50, "eval_interval": 50,
                 "eval_batches": 10, "log_interval": 25, "checkpoint_interval": 100, "compile": False},
-        seeds=2,
+        seeds=4,
         inference={**PAPER_INFERENCE, "samples": 2, "new_tokens": 100},
     ),
     "smoke": ComparePreset("smoke", "seconds per run, for tests and trying the command", seeds=2,
