@@ -21,6 +21,7 @@ from dynadrop.experiments.tuning import (
     family_of,
     tuning_plan_for,
 )
+from dynadrop.experiments.workload import warm_up_schedule
 
 WORKLOAD = "tests.experiments.fake_workload"
 # The fake workload's loss grows with the rate (0.1 * rate), so the lowest-rate candidate wins.
@@ -149,3 +150,12 @@ def test_timing_mode_refuses_parallel_jobs_and_mixing_modes(tmp_path):
     assert "runs may have shared the cores" in (tmp_path / "report.md").read_text()
     with pytest.raises(ValueError, match="holds a comparison run without --timing"):
         study_on(1, timed, tmp_path)
+
+
+def test_the_warm_up_starts_at_the_runs_own_rates_then_switches_dropout_the_other_way():
+    assert warm_up_schedule("0.2", 1500) == "step:0.2,0.0@1"
+    assert warm_up_schedule("late:0.2@0.5", 1500) == "step:0.0,0.2@1"
+    assert warm_up_schedule({"attention": "cosine:0.3->0", "default": "0"}, 100) == {
+        "attention": "step:0.3,0.0@1", "default": "step:0.0,0.0@1"}
+    rule = parse_schedule(warm_up_schedule("adaptive:0.1,delta=0.02", 100))
+    assert (rule(0, 2), rule(1, 2)) == (0.1, 0.0)
