@@ -35,7 +35,7 @@ READING_NOTES = """\
   family: their p-values are Holm-Bonferroni adjusted, and *better* / *worse* means adjusted
   p < alpha in that direction (lower loss and time, higher tokens/s are better); otherwise *no
   detectable difference* (the seeds could not tell them apart, not proof that they are equal).
-  The tables show raw and adjusted p, the paired 95% CI of the difference, and the effect size
+  The tables show raw and adjusted p, the paired (1 - alpha) CI of the difference, and the effect size
   d = mean difference / sample std of the differences. With one seed there is no test.
 - **Convergence speed**: steps (and training seconds) until the validation loss first reaches the
   target; runs that never reach it are shown as *not reached (k/n seeds)* and left out of the mean."""
