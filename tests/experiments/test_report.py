@@ -191,3 +191,33 @@ def test_plots_zoom_past_the_untrained_start():
     zoom_past_start(axes, [{0: 4.2, 10: 2.0, 20: 1.8}, {0: 4.1, 10: 2.1, 20: 1.9}])
     assert axes.get_ylim() == pytest.approx((1.8 - 0.015, 2.1 + 0.015))
     matplotlib.pyplot.close(figure)
+
+
+def test_report_against_another_baseline_rereads_the_runs_and_leaves_the_report(comparison, capsys):
+    from dynadrop.cli.main import main
+
+    write_report(comparison)
+    before = (comparison / "report.md").read_text()
+    assert main(["report", str(comparison), "--baseline", "slow", "--schedules", "fast"]) == 0
+    assert (comparison / "report.md").read_text() == before
+    report_dir = comparison / "against-slow-fast"
+    assert str(report_dir / "report.md") in capsys.readouterr().out
+    summary = json.loads((report_dir / "summary.json").read_text())
+    assert summary["plan"]["baseline"] == "slow"
+    assert [entry["label"] for entry in summary["plan"]["schedules"]] == ["slow", "fast"]
+    reread = analyse(comparison, ComparePlan.from_dict(summary["plan"]))
+    fast = reread.results["fast"]["best_val_loss"].comparison
+    assert fast.p_adjusted == pytest.approx(fast.p_value)  # a family of one: Holm changes nothing
+    fast_best = [min(CURVES["fast"][s]) for s in SEEDS]
+    slow_best = [min(CURVES["slow"][s]) for s in SEEDS]
+    cell = f"{fast_best[2]:.4f} ({fast_best[2] - slow_best[2]:+.4f})"
+    assert cell in (report_dir / "report.md").read_text()
+
+
+def test_report_against_an_unknown_label_names_it_and_the_allowed_ones(comparison, capsys):
+    from dynadrop.cli.main import main
+
+    assert main(["report", str(comparison), "--baseline", "fixed-0.2", "--schedules", "fsat"]) == 2
+    err = capsys.readouterr().err
+    assert "'fsat'" in err and "fixed-0.2, fast, slow, broken" in err
+    assert not list(comparison.glob("against-*"))

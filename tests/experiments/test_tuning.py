@@ -16,8 +16,10 @@ from dynadrop.experiments.study import run_study
 from dynadrop.experiments.tuning import (
     CHOICE_FILE,
     TUNING_DIR,
+    Choice,
     TuningPlan,
     default_candidates,
+    evaluation_with_choices,
     family_of,
     tuning_plan_for,
 )
@@ -92,9 +94,20 @@ def test_each_family_gets_its_best_candidate_and_the_evaluation_uses_it(tuned):
     assert scores["linear"][0] == scores["linear"][1]  # both end at rate 0: a tie goes to the default
     plan = study.analysis.plan
     assert [(entry.label, entry.spec) for entry in plan.schedules] == [
-        ("fixed-0.1", "constant:0.1"), ("fixed-0", "0"), ("linear", "linear:0.2->0.0")]
+        ("fixed-0.1", "constant:0.1"), ("fixed-0.2", "0.2"), ("fixed-0", "0"), ("linear", "linear:0.2->0.0")]
     assert plan.baseline == "fixed-0.1"
     assert plan.tuning["choices"] == choice["choices"]
+
+
+def test_the_given_fixed_rate_stays_as_a_reference_only_when_tuning_picks_another():
+    plan = evaluation_plan()
+    tuning = tuning_plan_for(plan, CANDIDATES, seeds=(100,))
+    kept = [Choice("fixed", CANDIDATES["fixed"], (1.0, 2.0), "constant:0.2")]
+    assert evaluation_with_choices(plan, kept, tuning).labels == ["fixed-0.2", "fixed-0", "linear"]
+    moved = [Choice("fixed", CANDIDATES["fixed"], (2.0, 1.0), "constant:0.1")]
+    tuned_plan = evaluation_with_choices(plan, moved, tuning)
+    assert tuned_plan.labels == ["fixed-0.1", "fixed-0.2", "fixed-0", "linear"]
+    assert tuned_plan.baseline == "fixed-0.1"
 
 
 def test_the_report_states_the_budget_and_every_candidate(tuned):

@@ -11,6 +11,7 @@ convergence metrics; it is counted (``missing``), never averaged in as 0.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -72,6 +73,22 @@ def load_plan(out_dir: Path) -> ComparePlan:
             f"{str(out_dir)!r} is not a comparison directory: it has no {PLAN} (made by dynadrop compare)"
         )
     return ComparePlan.from_dict(read_json(path))
+
+
+def against(plan: ComparePlan, baseline: str, labels: Sequence[str] = ()) -> ComparePlan:
+    """``plan`` re-read against another ``baseline``, keeping only ``labels`` (default: all) beside it.
+
+    For a question asked of finished runs after the fact (e.g. a schedule against the untuned
+    fixed rate): the Holm family is then the schedules kept, so keep only the pre-stated ones.
+    """
+    unknown = [label for label in (baseline, *labels) if label not in plan.labels]
+    if unknown:
+        raise ValueError(f"unknown schedule label(s) {', '.join(map(repr, unknown))}; "
+                         f"this comparison has: {', '.join(plan.labels)}")
+    kept = {baseline, *labels} if labels else set(plan.labels)
+    schedules = tuple(entry for entry in plan.schedules if entry.label in kept)
+    schedules = tuple(sorted(schedules, key=lambda entry: entry.label != baseline))
+    return replace(plan, schedules=schedules, baseline=baseline)
 
 
 def analyse(out_dir: Path, plan: ComparePlan | None = None, *, alpha: float = 0.05) -> Analysis:

@@ -42,7 +42,8 @@ READING_NOTES = """\
 
 
 def write_report(out_dir: Path, analysis: Analysis | None = None, *, alpha: float = 0.05) -> Analysis:
-    """Analyse the comparison in ``out_dir`` at level ``alpha`` (unless given) and write every report file."""
+    """Write every report file in ``out_dir``: of ``analysis`` if given, else of the comparison in
+    ``out_dir`` analysed at level ``alpha``."""
     out_dir = Path(out_dir)
     analysis = analysis or analyse(out_dir, alpha=alpha)
     write_plots(analysis, out_dir / "plots")
@@ -294,10 +295,12 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def console_summary(analysis: Analysis) -> str:
-    """What the commands print: the results table, the runs without results, where the files are."""
+def console_summary(analysis: Analysis, report_dir: Path | None = None) -> str:
+    """What the commands print: the results table, the runs without results, where the files are
+    (``report_dir``, default the comparison directory)."""
     lines = [overview_table(analysis), "", "best val loss per seed (difference from the baseline):",
              per_seed_table(analysis), ""]
     lines += [f"{problem.key}: {problem.message}" for problem in analysis.problems]
-    lines.append(f"report: {analysis.out_dir / 'report.md'} (plus summary.json, results.csv, plots/)")
+    report = Path(report_dir or analysis.out_dir) / "report.md"
+    lines.append(f"report: {report} (plus summary.json, results.csv, plots/)")
     return "\n".join(lines)

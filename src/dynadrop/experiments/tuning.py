@@ -157,7 +157,12 @@ def choose(analysis: Analysis, tuning: TuningPlan) -> list[Choice]:
 
 def evaluation_with_choices(evaluation: ComparePlan, choices: Sequence[Choice],
                             tuning: TuningPlan) -> ComparePlan:
-    """The evaluation plan with each tuned family's spec (and a fixed rate's label) set to its choice."""
+    """The evaluation plan with each tuned family's spec (and a fixed rate's label) set to its choice.
+
+    When tuning picks another fixed rate than the given one, the given rate (e.g. the paper's
+    ``fixed-0.2``) stays in the evaluation right after the tuned one, as a reference: a reader can
+    then compare every schedule with the untuned baseline too (``dynadrop report --baseline``).
+    """
     by_family = {choice.family: choice for choice in choices}
     entries, baseline = [], evaluation.baseline
     for entry in evaluation.schedules:
@@ -166,6 +171,8 @@ def evaluation_with_choices(evaluation: ComparePlan, choices: Sequence[Choice],
             entries.append(entry)
             continue
         entries.append(ScheduleEntry(choice.chosen_label, choice.chosen))
+        if family_of(entry) == "fixed" and choice.chosen_label != entry.label:
+            entries.append(entry)
         if entry.label == evaluation.baseline:
             baseline = choice.chosen_label
     return replace(evaluation, schedules=tuple(entries), baseline=baseline,
