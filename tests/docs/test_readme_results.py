@@ -15,7 +15,8 @@ SPEC.loader.exec_module(readme_results)
 
 def test_readme_result_blocks_match_the_committed_reports():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "<!-- results: results/compare-quick -->" in readme
+    for directory in ("results/compare-quick", "results/compare-cpu"):
+        assert f"<!-- results: {directory} -->" in readme
     assert readme_results.regenerate(readme) == readme, "run python3 scripts/readme_results.py"
 
 
