@@ -78,7 +78,7 @@ def main() -> None:
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             peak, ms = output.split()[-2:]
             print(f"{context:>7} {path:>8} {peak:>17} MiB {ms:>8}", flush=True)
-    print(load_line())
+    print(load_line(torch.get_num_threads()))
 
 
 if __name__ == "__main__":

@@ -165,7 +165,7 @@ def main() -> None:
     for label in labels:
         ms = statistics.median(timings[label])
         print(f"{label:36} {ms:>8.1f} {tokens / ms * 1000:>9.0f} {reference / ms:>15.2f}x")
-    print(load_line())
+    print(load_line(args.threads))
 
 
 if __name__ == "__main__":

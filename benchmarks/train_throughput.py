@@ -150,7 +150,7 @@ def print_compile_times(args: argparse.Namespace) -> None:
     for strategy in COMPILE_STRATEGIES:
         cold, warm = compile_seconds(args, strategy)
         print(f"compile time {strategy:8}: cold {cold:5.1f} s, warm {warm:5.1f} s (first step, "
-              f"forward + backward, rate 0.2); {load_line()}", flush=True)
+              f"forward + backward, rate 0.2); {load_line(args.threads)}", flush=True)
 
 
 def main() -> None:
@@ -218,7 +218,7 @@ def main() -> None:
         overhead = at_rate / at_zero - 1
         print(f"dropout overhead ({strategy if compiled else 'eager'}): step time at 0.2 is "
               f"{overhead:+.0%} over 0.0")
-    print(load_line())
+    print(load_line(args.threads))
 
 
 if __name__ == "__main__":

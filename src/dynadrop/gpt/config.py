@@ -24,7 +24,8 @@ class TrainConfig:
     takes chunks of ``subset_chunk_chars`` evenly spread over the split, ``"prefix"`` its start.
     ``device="auto"`` picks CUDA when available. ``compile`` (on by default, as in nanoGPT) trains
     through ``torch.compile`` with hashed dropout masks: 2.3x eager at the paper's shape on 2 CPU
-    cores, but a cold compile costs ~1.5 minutes, so the seconds-long presets turn it off.
+    cores, but a cold compile costs ~35 s (the ``cpu`` preset model), so the seconds-long presets
+    turn it off.
     """
 
     # model

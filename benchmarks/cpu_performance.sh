@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The measurements behind the README's "Performance on CPU" section, one after another.
+#
+#   bash benchmarks/cpu_performance.sh --data PATH [--out DIR]
+#
+# Run it on an idle machine: every script prints its load check first and last. Each script's
+# output goes to DIR/<name>.txt as it is printed (default runs/performance; the README's figures
+# are in results/performance-cpu/), so an interrupted run keeps what it measured.
+set -euo pipefail
+
+data=""
+out="runs/performance"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --data) data="$2"; shift 2 ;;
+        --out) out="$2"; shift 2 ;;
+        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+        *) echo "unknown option '$1'; allowed: --data PATH, --out DIR" >&2; exit 2 ;;
+    esac
+done
+if [[ -z "$data" || ! -f "$data" ]]; then
+    echo "--data must name the training text (tinyshakespeare), got '${data}'" >&2
+    exit 2
+fi
+here="$(cd "$(dirname "$0")" && pwd)"
+export PYTHONPATH="$here/../src${PYTHONPATH:+:$PYTHONPATH}"
+mkdir -p "$out"
+
+# Wait (at most 2 minutes) until the 1-minute load average has fallen below 0.25 per CPU, so the
+# load check a script prints first is not still counting the previous script.
+wait_for_idle() {
+    for _ in $(seq 24); do
+        python3 -c "import os, sys; sys.exit(os.getloadavg()[0] >= 0.25 * (os.cpu_count() or 1))" && return
+        sleep 5
+    done
+    echo "the machine is still busy after 2 minutes; measuring anyway (see the load check)"
+}
+
+measure() {
+    local name="$1"; shift
+    wait_for_idle
+    echo "== $name: $*"
+    local start=$SECONDS
+    python3 "$@" 2>&1 | tee "$out/$name.txt"
+    echo "== $name took $((SECONDS - start)) s"
+}
+
+measure compile_time "$here/train_throughput.py" --shape cpu --compile-time-only --threads 2
+measure recipe "$here/train_throughput.py" --no-compile-time --rounds 7
+measure recipe_blocked "$here/train_throughput.py" --no-compile-time --rounds 7 --strategies whole \
+    --attention blocked
+measure recipe_fused "$here/train_throughput.py" --no-compile-time --rounds 7 --strategies whole \
+    --optimizer fused
+measure attention_memory "$here/attention_memory.py" --contexts 256,1024 --batch 4 --compiled
+measure peer_whole "$here/peer_nanogpt.py" --data "$data" --shape recipe --rounds 7 --strategy whole
+measure peer_regional "$here/peer_nanogpt.py" --data "$data" --shape recipe --rounds 7 --strategy regional
