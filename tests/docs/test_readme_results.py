@@ -15,7 +15,7 @@ SPEC.loader.exec_module(readme_results)
 
 def test_readme_result_blocks_match_the_committed_reports():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for directory in ("results/compare-quick", "results/compare-cpu"):
+    for directory in ("results/compare-quick", "results/compare-cpu", "results/compare-cpu-timing"):
         assert f"<!-- results: {directory} -->" in readme
     assert readme_results.regenerate(readme) == readme, "run python3 scripts/readme_results.py"
 
