@@ -26,11 +26,11 @@ here="$(cd "$(dirname "$0")" && pwd)"
 export PYTHONPATH="$here/../src${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$out"
 
-# Wait (at most 2 minutes) until the 1-minute load average has fallen below 0.25 per CPU, so the
-# load check a script prints first is not still counting the previous script.
+# Wait (at most 2 minutes) until machine_load.py says idle, so the load check a script prints
+# first is not still counting the previous script.
 wait_for_idle() {
     for _ in $(seq 24); do
-        python3 -c "import os, sys; sys.exit(os.getloadavg()[0] >= 0.25 * (os.cpu_count() or 1))" && return
+        python3 "$here/machine_load.py" && return
         sleep 5
     done
     echo "the machine is still busy after 2 minutes; measuring anyway (see the load check)"
