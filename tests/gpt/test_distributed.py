@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,15 +58,29 @@ def test_two_nodes_meet_through_c10d_rendezvous_on_loopback(corpus, private_cach
     endpoint = f"127.0.0.1:{_free_port()}"
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "DYNADROP_CACHE": str(private_cache),
-           "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+           "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1", "LOGLEVEL": "INFO"}  # agents say each phase
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
                "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "dynadrop-test",
                "--local-addr", "127.0.0.1", "-m", "dynadrop", "train", "--preset", "smoke",
                "--data", str(corpus), "--device", "cpu", "--max-steps", "4", "--eval-interval", "2",
                "--run-dir", str(run_dir), "--no-progress"]
     nodes = [subprocess.Popen(command, env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT) for _ in range(2)]
-    outputs = [node.communicate(timeout=120)[0] for node in nodes]
+                              stderr=subprocess.STDOUT, start_new_session=True) for _ in range(2)]
+    outputs = _outputs_within(nodes, seconds=120)
     assert [node.returncode for node in nodes] == [0, 0], "\n".join(outputs)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 4
+
+
+def _outputs_within(nodes: list[subprocess.Popen], seconds: float) -> list[str]:
+    """Each node's output once all have exited; a node still running after ``seconds`` fails the
+    test with every node's output so far (agent and worker killed, not left behind)."""
+    try:
+        return [node.communicate(timeout=seconds)[0] for node in nodes]
+    except subprocess.TimeoutExpired as timeout:
+        for node in nodes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.pid, signal.SIGKILL)
+        outputs = [node.communicate()[0] for node in nodes]
+        report = "\n---\n".join(outputs)
+        raise AssertionError(f"the nodes did not all exit within {seconds} s:\n{report}") from timeout

@@ -7,11 +7,13 @@ because schedules are closed-form in the step and validation metrics are average
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,19 @@ def start_process(device_name: str) -> Process:
 def end_process(process: Process) -> None:
     if process.owns_group:
         dist.destroy_process_group()
+
+
+def data_parallel(model: nn.Module, process: Process) -> nn.parallel.DistributedDataParallel:
+    """``model`` wrapped for data-parallel training, without re-sending its buffers every forward.
+
+    The buffers (dropout rates, causal masks) are equal on every rank already: the rates are set
+    from the same schedule step and all-reduced metrics. torch 2.13 renamed the switch
+    (``broadcast_buffers`` -> ``forward_sync_buffers``); the name this torch knows is used.
+    """
+    known = inspect.signature(nn.parallel.DistributedDataParallel).parameters
+    switch = "forward_sync_buffers" if "forward_sync_buffers" in known else "broadcast_buffers"
+    device_ids = [process.device] if process.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, **{switch: False})
 
 
 def all_reduce_sum(values: torch.Tensor, process: Process) -> torch.Tensor:

@@ -48,7 +48,14 @@ from dynadrop.gpt.checkpoint import (
 from dynadrop.gpt.compiling import compile_gpt
 from dynadrop.gpt.config import TrainConfig
 from dynadrop.gpt.data import check_split_length, draw_batch, prepare_dataset, train_subset
-from dynadrop.gpt.distributed import Process, all_reduce_sum, barrier, end_process, start_process
+from dynadrop.gpt.distributed import (
+    Process,
+    all_reduce_sum,
+    barrier,
+    data_parallel,
+    end_process,
+    start_process,
+)
 from dynadrop.gpt.files import atomic_write_bytes, atomic_write_json
 from dynadrop.gpt.model import GPT, GPTConfig
 from dynadrop.gpt.rundir import move_aside, run_lock
@@ -221,7 +228,9 @@ def train(
                     print(f"restart: the old files of {run_dir} are in {moved}", file=sys.stderr)
             barrier(process)
             trackers = open_trackers(loggers, identity, config.to_dict()) if process.is_main else []
-            return _Run(config, run_dir, process, progress, trackers, compile_strategy).execute()
+            summary = _Run(config, run_dir, process, progress, trackers, compile_strategy).execute()
+        barrier(process)  # no rank leaves the group while another still talks to it
+        return summary
     finally:
         end_process(process)
 
@@ -246,9 +255,7 @@ class _Run:
         self.ddp: nn.parallel.DistributedDataParallel | None = None
         forward: nn.Module = self.model
         if process.world_size > 1:
-            device_ids = [process.device] if process.device.type == "cuda" else None
-            self.ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids,
-                                                           broadcast_buffers=False)
+            self.ddp = data_parallel(self.model, process)
             forward = self.ddp
         self.forward = compile_gpt(forward, self.model, compile_strategy) if config.compile else forward
 
