@@ -51,6 +51,8 @@ measure recipe_blocked "$here/train_throughput.py" --no-compile-time --rounds 7 
     --attention blocked
 measure recipe_fused "$here/train_throughput.py" --no-compile-time --rounds 7 --strategies whole \
     --optimizer fused
+measure dropout_cost "$here/dropout_cost.py" --rounds 7
 measure attention_memory "$here/attention_memory.py" --contexts 256,1024 --batch 4 --compiled
 measure peer_whole "$here/peer_nanogpt.py" --data "$data" --shape recipe --rounds 7 --strategy whole
 measure peer_regional "$here/peer_nanogpt.py" --data "$data" --shape recipe --rounds 7 --strategy regional
+measure quick_compile "$here/quick_compile.py" --data "$data" --rounds 2

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import torch
@@ -47,7 +47,7 @@ SHAPES = {
     "paper": (GPTConfig(vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384), 64),
 }
 SCHEDULES = ("0.2", "0.0", "linear:0.2->0.0")
-OPTIMIZERS = ("foreach", "fused")
+OPTIMIZERS = ("for-loop", "fused")
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,10 @@ class Setup:
 
 
 def make_optimizer(model: torch.nn.Module, kind: str) -> torch.optim.AdamW:
-    """The trainer's AdamW (``foreach``, PyTorch's CPU default) or the same groups ``fused``."""
+    """The trainer's AdamW (``for-loop``: PyTorch's default on CPU, one parameter at a time) or the
+    same groups ``fused``."""
     optimizer = build_optimizer(model, preset("smoke"))
-    if kind == "foreach":
+    if kind == "for-loop":
         return optimizer
     if kind == "fused":
         return torch.optim.AdamW(optimizer.param_groups, fused=True)
@@ -72,14 +73,17 @@ def make_optimizer(model: torch.nn.Module, kind: str) -> torch.optim.AdamW:
 
 
 def make_step(setup: Setup, shape: GPTConfig, batch: int, total_steps: int, device: str = "cpu",
-              bf16: bool = False, optimizer_kind: str = "foreach") -> Callable[[], None]:
+              bf16: bool = False, optimizer_kind: str = "for-loop",
+              group_schedules: Mapping[str, str] | None = None) -> Callable[[], None]:
     """One optimizer step (forward, backward, clipping, AdamW, scheduler) of a fresh model.
 
     ``bf16`` runs forward and loss under bfloat16 autocast (the weights stay fp32), as the trainer does.
+    ``group_schedules`` (site group -> spec) replaces ``setup.schedule`` with one schedule per group.
     """
     torch.manual_seed(0)
     model = GPT(shape).to(device)
-    scheduler = dd.DropoutScheduler(model, setup.schedule, total_steps=total_steps)
+    schedule = dict(group_schedules) if group_schedules is not None else setup.schedule
+    scheduler = dd.DropoutScheduler(model, schedule, total_steps=total_steps)
     optimizer = make_optimizer(model, optimizer_kind)
     forward = compile_gpt(model, model, setup.strategy) if setup.compiled else model
     x, y = torch.randint(0, shape.vocab_size, (2, batch, shape.block_size), device=device).unbind(0)
@@ -163,8 +167,8 @@ def main() -> None:
                         help=f"compile strategies to time, comma-separated ({', '.join(COMPILE_STRATEGIES)})")
     parser.add_argument("--attention", choices=ATTENTION_PATHS, default="explicit",
                         help="the attention-dropout path (GPTConfig.attention)")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="foreach",
-                        help="AdamW implementation (the trainer uses foreach)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="for-loop",
+                        help="AdamW implementation (the trainer's is PyTorch's CPU default, for-loop)")
     parser.add_argument("--compile-time-only", action="store_true", help="only the cold/warm compile times")
     parser.add_argument("--no-compile-time", action="store_true", help="skip the cold/warm compile times")
     parser.add_argument("--first-step", choices=COMPILE_STRATEGIES, help=argparse.SUPPRESS)

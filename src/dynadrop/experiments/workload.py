@@ -47,7 +47,8 @@ COMPARE_PRESETS: dict[str, ComparePreset] = {
         "on data small enough that training without dropout overfits",
         # 10,000 training characters and a high learning rate: without dropout the 2x128 model
         # reaches its best validation loss by step ~400 and then overfits, so dropout matters
-        # within 600 eager steps (compiling would cost more than it saves at this length).
+        # within 600 steps. Eager: at this size a compiled run whose graphs are cached is only
+        # ~1.1x faster and a cold compile costs ~25 s more (benchmarks/quick_compile.py).
         budget={"n_layer": 2, "n_head": 4, "n_embd": 128, "train_chars": 10_000, "max_steps": 600,
                 "learning_rate": 3e-3, "min_lr": 3e-4, "warmup_steps": 50, "eval_interval": 50,
                 "eval_batches": 10, "log_interval": 25, "checkpoint_interval": 100, "compile": False},
