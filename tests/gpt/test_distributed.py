@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from dynadrop.gpt.config import TrainConfig
@@ -54,19 +55,26 @@ def test_two_ranks_share_rates_see_different_data_and_only_rank0_writes(smoke, t
 
 
 def test_two_nodes_meet_through_c10d_rendezvous_on_loopback(corpus, private_cache, tmp_path):
-    """The README's 2-node torchrun command, both "nodes" here: one agent and one rank each."""
-    endpoint = f"127.0.0.1:{_free_port()}"
+    """The README's 2-node torchrun command, both "nodes" here: one agent and one rank each.
+
+    The rendezvous store lives in this process (both agents ``is_host=false``): on one machine the
+    agent that hosted it could exit first and leave the other's shutdown waiting on a dead store.
+    """
+    port = _free_port()
+    store = dist.TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False)
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "DYNADROP_CACHE": str(private_cache),
            "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1", "LOGLEVEL": "INFO"}  # agents say each phase
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
-               "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "dynadrop-test",
-               "--local-addr", "127.0.0.1", "-m", "dynadrop", "train", "--preset", "smoke",
+               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "dynadrop-test",
+               "--rdzv-conf", "is_host=false", "--local-addr", "127.0.0.1",
+               "-m", "dynadrop", "train", "--preset", "smoke",
                "--data", str(corpus), "--device", "cpu", "--max-steps", "4", "--eval-interval", "2",
                "--run-dir", str(run_dir), "--no-progress"]
     nodes = [subprocess.Popen(command, env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, start_new_session=True) for _ in range(2)]
     outputs = _outputs_within(nodes, seconds=120)
+    del store
     assert [node.returncode for node in nodes] == [0, 0], "\n".join(outputs)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 4

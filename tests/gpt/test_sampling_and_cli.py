@@ -9,6 +9,7 @@ import torch
 
 from dynadrop.cli.main import main
 from dynadrop.experiments.workload import train_config
+from dynadrop.gpt import trainer
 from dynadrop.gpt.config import preset, schedule_from_args
 from dynadrop.gpt.model import GPT, GPTConfig
 from dynadrop.gpt.sampling import generate, measure_inference_speed
@@ -88,3 +89,15 @@ def test_commands_report_bad_input_cleanly(tmp_path, capsys):
     assert "missing.txt" in capsys.readouterr().err
     assert main(["sample", str(tmp_path)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_train_command_passes_the_compile_strategy(monkeypatch, tmp_path, capsys):
+    calls = []
+    monkeypatch.setattr(trainer, "train", lambda config, run_dir, **options: calls.append(options) or {})
+    assert main(["train", "--preset", "smoke", "--out", str(tmp_path), "--compile",
+                 "--compile-strategy", "regional"]) == 0
+    assert main(["train", "--preset", "smoke", "--out", str(tmp_path)]) == 0
+    assert [options["compile_strategy"] for options in calls] == ["regional", "whole"]
+    with pytest.raises(SystemExit):
+        main(["train", "--compile-strategy", "blocks"])
+    assert "'blocks'" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from dynadrop.core import SPEC_HELP
+from dynadrop.gpt.compiling import COMPILE_STRATEGIES
 from dynadrop.gpt.config import PRESETS, SCHEDULE_GROUPS, TrainConfig, preset, schedule_from_args
 from dynadrop.tracking import TRACKERS
 
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     run_dir = args.out or default_run_dir(config, args.preset)
     print(f"run directory: {run_dir}", file=sys.stderr)
-    summary = train(config, run_dir, progress=not args.no_progress, restart=args.restart, loggers=args.logger)
+    summary = train(config, run_dir, progress=not args.no_progress, restart=args.restart, loggers=args.logger,
+                    compile_strategy=args.compile_strategy)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -106,6 +108,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="start the run over: move the directory's old files into DIR/old-TIME/ first "
                         "(nothing is deleted)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--compile-strategy", choices=COMPILE_STRATEGIES, default="whole",
+                        help="with --compile: whole (one graph, fastest steps) or regional (embedding, "
+                        "head and one block graph the blocks share: a shorter cold compile for deep "
+                        "models, slower steps); default whole")
     add_logger_argument(parser)
     add_config_arguments(parser)
     parser.set_defaults(func=run)
