@@ -86,6 +86,44 @@ def test_observe_feeds_controllers_and_applies_the_new_rate_at_once():
     assert controller.num_observed == 2
 
 
+class HalveOnRise(dd.Controller):
+    """A user's controller, ``observe`` written with one plain argument."""
+
+    def __init__(self, rate: float) -> None:
+        self._rate, self.best = rate, float("inf")
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def observe(self, value: float) -> None:
+        if value > self.best:
+            self._rate /= 2
+        self.best = min(self.best, value)
+
+    def state_dict(self) -> dict:
+        return {"rate": self._rate, "best": self.best}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._rate, self.best = state["rate"], state["best"]
+
+
+class KeywordRule(HalveOnRise):
+    """The same rule, ``observe`` taking its signal by name."""
+
+    def observe(self, val_loss: float) -> None:
+        super().observe(val_loss)
+
+
+@pytest.mark.parametrize("rule", [HalveOnRise, KeywordRule])
+def test_a_users_controller_gets_its_signal_by_position_or_by_name(rule):
+    model = TinyGPT()
+    scheduler = dd.DropoutScheduler(model, {"attention": rule(0.4), "default": 0.0}, total_steps=10)
+    for val_loss in (2.0, 1.8, 1.9):
+        scheduler.observe(val_loss=val_loss, train_loss=1.0)
+    assert scheduler.rates["attention"] == 0.2  # halved once, at the rise to 1.9
+
+
 def train(model, scheduler, optimizer, steps, start=0):
     """A tiny training loop; returns (rates, controller state) after each step."""
     history = []

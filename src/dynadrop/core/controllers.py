@@ -8,6 +8,7 @@ equality, printing and parsing; :class:`ValLossAdaptive` is the validation-loss 
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import warnings
@@ -48,13 +49,28 @@ class Controller(ABC):
 
     @abstractmethod
     def observe(self, *args: float, **metrics: float) -> None:
-        """Take one new value of each signal (e.g. after each evaluation)."""
+        """Take one new value of each signal (e.g. after each evaluation), by name; the scheduler
+        passes a controller of one signal its value positionally when ``observe`` names no such
+        keyword (``def observe(self, value)`` works)."""
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]: ...
 
     @abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def feed(controller: Controller, signals: Mapping[str, float]) -> None:
+    """``controller.observe`` with ``signals`` by name, or with the one value positionally when its
+    ``observe`` takes no such keyword (a subclass written as ``observe(self, value)``)."""
+    parameters = inspect.signature(controller.observe).parameters.values()
+    takes_any_keyword = any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters)
+    keywords = {parameter.name for parameter in parameters
+                if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
+    if takes_any_keyword or set(signals) <= keywords or len(signals) != 1:
+        controller.observe(**signals)
+    else:
+        controller.observe(*signals.values())
 
 
 def pick_signals(controller: Controller, metrics: Mapping[str, float]) -> dict[str, float]:

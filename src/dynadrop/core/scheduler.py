@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from dynadrop.core.controllers import Controller
+from dynadrop.core.controllers import Controller, feed
 from dynadrop.core.parse import RateRule, parse_schedule
 from dynadrop.core.schedules import Constant, Schedule
 from dynadrop.core.sites import GROUPS, DropoutSite, find_dropout_sites, unwrap_model
@@ -142,7 +142,7 @@ class DropoutScheduler:
                 continue
             seen.add(id(controller))
             if all(name not in metrics or name in known for name in wanted):
-                controller.observe(**{name: known[name] for name in wanted if name in known})
+                feed(controller, {name: known[name] for name in wanted if name in known})
         self._apply()
 
     def _apply(self) -> None:
