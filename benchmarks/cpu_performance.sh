@@ -1,27 +1,38 @@
 #!/usr/bin/env bash
 # The measurements behind the README's "Performance on CPU" section, one after another.
 #
-#   bash benchmarks/cpu_performance.sh --data PATH [--out DIR]
+#   bash benchmarks/cpu_performance.sh --data PATH [--out DIR] [--only NAME,NAME...]
 #
 # Run it on an idle machine: every script prints its load check first and last. Each script's
 # output goes to DIR/<name>.txt as it is printed (default runs/performance; the README's figures
-# are in results/performance-cpu/), so an interrupted run keeps what it measured.
+# are in results/performance-cpu/), so an interrupted run keeps what it measured; --only reruns
+# some of them (names: the DIR/<name>.txt files). All of it takes about half an hour.
 set -euo pipefail
 
+names="compile_time recipe recipe_blocked recipe_fused dropout_cost attention_memory peer_whole
+peer_regional quick_compile paper"
 data=""
 out="runs/performance"
+only=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --data) data="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
-        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
-        *) echo "unknown option '$1'; allowed: --data PATH, --out DIR" >&2; exit 2 ;;
+        --only) only="${2//,/ }"; shift 2 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) echo "unknown option '$1'; allowed: --data PATH, --out DIR, --only NAMES" >&2; exit 2 ;;
     esac
 done
 if [[ -z "$data" || ! -f "$data" ]]; then
     echo "--data must name the training text (tinyshakespeare), got '${data}'" >&2
     exit 2
 fi
+for name in $only; do
+    if [[ ! " ${names//$'\n'/ } " == *" $name "* ]]; then
+        echo "--only: unknown measurement '$name'; allowed: ${names//$'\n'/ }" >&2
+        exit 2
+    fi
+done
 here="$(cd "$(dirname "$0")" && pwd)"
 export PYTHONPATH="$here/../src${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$out"
@@ -38,6 +49,9 @@ wait_for_idle() {
 
 measure() {
     local name="$1"; shift
+    if [[ -n "$only" && " $only " != *" $name "* ]]; then
+        return
+    fi
     wait_for_idle
     echo "== $name: $*"
     local start=$SECONDS
@@ -56,3 +70,5 @@ measure attention_memory "$here/attention_memory.py" --contexts 256,1024 --batch
 measure peer_whole "$here/peer_nanogpt.py" --data "$data" --shape recipe --rounds 7 --strategy whole
 measure peer_regional "$here/peer_nanogpt.py" --data "$data" --shape recipe --rounds 7 --strategy regional
 measure quick_compile "$here/quick_compile.py" --data "$data" --rounds 2
+measure paper "$here/train_throughput.py" --shape paper --steps 3 --rounds 3 --no-compile-time \
+    --strategies whole
