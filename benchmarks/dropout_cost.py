@@ -19,7 +19,6 @@ Three views, each side by side in one process, medians over alternating rounds:
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 from collections.abc import Callable
 from functools import partial
@@ -30,7 +29,7 @@ from machine_load import load_line
 from torch.profiler import ProfilerActivity, profile
 from train_throughput import SHAPES, Setup, make_step, time_steps
 
-from dynadrop.core.attention import blocked_causal_attention
+from dynadrop.core.attention import blocked_causal_attention, explicit_causal_attention
 from dynadrop.core.hashed_masks import hashed_dropout
 
 GROUPS = ("embedding", "attention", "residual", "mlp")
@@ -65,15 +64,6 @@ def per_site(args: argparse.Namespace) -> None:
         print(f"   {name:10} {value:6.2f} ms  {value / ms['none'] - 1:+6.1%}")
 
 
-def explicit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rate: torch.Tensor | None) -> torch.Tensor:
-    """softmax(causal(q k^T / sqrt(d))), dropped by the hashed mask when ``rate`` is given, @ v."""
-    time = q.size(-2)
-    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.size(-1))
-    causal = torch.ones(time, time, dtype=torch.bool, device=q.device).tril()
-    probabilities = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
-    return (probabilities if rate is None else hashed_dropout(probabilities, rate)) @ v
-
-
 def attention_alone(args: argparse.Namespace) -> None:
     shape, batch = SHAPES["recipe"]
     head_dim = shape.n_embd // shape.n_head
@@ -82,10 +72,13 @@ def attention_alone(args: argparse.Namespace) -> None:
                for _ in range(3))
     grad = torch.randn(batch, shape.n_head, shape.block_size, head_dim)
     rate = torch.tensor(float(RATE))
+    causal = torch.ones(shape.block_size, shape.block_size, dtype=torch.bool).tril()
+    explicit = partial(explicit_causal_attention, causal=causal)
     paths: dict[str, Callable[..., torch.Tensor]] = {
         "fused kernel, no dropout (the model at 0)": partial(F.scaled_dot_product_attention, is_causal=True),
-        "explicit, no dropout, compiled": torch.compile(partial(explicit, rate=None)),
-        f"explicit + hashed mask {RATE}, compiled (the model)": torch.compile(partial(explicit, rate=rate)),
+        "explicit, no dropout, compiled": torch.compile(explicit),
+        f"explicit + hashed mask {RATE}, compiled (the model)": torch.compile(
+            partial(explicit, dropout=partial(hashed_dropout, rate=rate))),
         f"blocked + hashed mask {RATE}, compiled": torch.compile(
             partial(blocked_causal_attention, rate=rate)),
         f"SDPA dropout_p={RATE}, eager (plain model)": partial(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
-from dynadrop.core.attention import blocked_causal_attention
+from dynadrop.core.attention import blocked_causal_attention, explicit_causal_attention
 from dynadrop.core.hashed_masks import _keep_mask
 from tests.conftest import assert_fraction_close
 
@@ -15,14 +13,10 @@ SEEDS = torch.tensor([12345, -678], dtype=torch.int32)
 
 
 def explicit_attention(q, k, v, rate, keep=None):
-    """The model's explicit path: scores -> causal softmax -> (mask * 1/(1-rate)) -> @ v."""
-    time = q.size(-2)
-    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.size(-1))
-    causal = torch.ones(time, time, dtype=torch.bool).tril()
-    probabilities = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
-    if keep is not None:
-        probabilities = probabilities * keep / (1 - rate)
-    return probabilities @ v
+    """The model's explicit path, dropping by ``keep`` (scaled by 1/(1-rate)) when given."""
+    causal = torch.ones(q.size(-2), q.size(-2), dtype=torch.bool).tril()
+    dropout = None if keep is None else (lambda probabilities: probabilities * keep / (1 - rate))
+    return explicit_causal_attention(q, k, v, causal, dropout)
 
 
 def inputs(shape=(2, 3, 40, 8), dtype=torch.float32):

@@ -14,6 +14,7 @@ backward regenerates exactly the forward's mask. The rate is a 0-dim tensor, so 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -21,6 +22,18 @@ import torch
 from dynadrop.core.hashed_masks import MAX_MASK_ELEMENTS, draw_seeds, keep_mask_at
 
 DEFAULT_KEY_BLOCK = 64
+
+
+def explicit_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: torch.Tensor,
+                              dropout: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """``dropout(softmax(causal(q k^T / sqrt(d)))) @ v`` with the (T x T) probabilities materialised.
+
+    ``causal`` is the boolean (T x T) lower triangle; ``dropout`` (none: no dropout) acts on the
+    probabilities. The GPT's path while attention dropout is on, and the reference of the blocked one.
+    """
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
+    probabilities = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
+    return (probabilities if dropout is None else dropout(probabilities)) @ v
 
 
 def _row_counters(q: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dynadrop.core import ScheduledDropout
-from dynadrop.core.attention import blocked_causal_attention
+from dynadrop.core.attention import blocked_causal_attention, explicit_causal_attention
 
 ATTENTION_PATHS = ("explicit", "blocked")
 
@@ -71,9 +71,7 @@ class CausalSelfAttention(nn.Module):
         elif self.blocked:
             y = blocked_causal_attention(q, k, v, self.attn_dropout.rate)
         else:
-            scores = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
-            scores = scores.masked_fill(~self.causal_mask[:time, :time], float("-inf"))
-            y = self.attn_dropout(scores.softmax(dim=-1)) @ v
+            y = explicit_causal_attention(q, k, v, self.causal_mask[:time, :time], self.attn_dropout)
         y = y.transpose(1, 2).reshape(batch, time, channels)
         return self.resid_dropout(self.proj(y))
 
