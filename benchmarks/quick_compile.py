@@ -24,20 +24,18 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from machine_load import load_line
 
+from dynadrop.experiments.workload import train_config
 from dynadrop.gpt.compiling import COMPILE_STRATEGIES
+from dynadrop.gpt.trainer import METRICS_FILE, train
 
 MODES = ("eager", *(f"{strategy} {cache}" for strategy in COMPILE_STRATEGIES for cache in ("cold", "warm")))
 
 
 def train_one(mode: str, data: str, run_dir: Path, threads: int) -> dict[str, float]:
     """In this process: the quick preset's fixed-0.2 run, eager or compiled by ``mode``'s strategy."""
-    import torch
-
-    from dynadrop.experiments.workload import train_config
-    from dynadrop.gpt.trainer import METRICS_FILE, train
-
     torch.set_num_threads(threads)
     strategy = mode.split()[0]
     config = replace(train_config("quick", {"data": data}, "constant:0.2", 0), compile=strategy != "eager")
