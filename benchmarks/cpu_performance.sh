@@ -6,10 +6,11 @@
 # Run it on an idle machine: every script prints its load check first and last. Each script's
 # output goes to DIR/<name>.txt as it is printed (default runs/performance; the README's figures
 # are in results/performance-cpu/), so an interrupted run keeps what it measured; --only reruns
-# some of them (names: the DIR/<name>.txt files). All of it takes about half an hour.
+# some of them (names: the DIR/<name>.txt files). All of it takes about 45 minutes.
 set -euo pipefail
 
-names="compile_time recipe recipe_blocked recipe_fused dropout_cost attention_memory peer_whole peer_regional"
+names="compile_time recipe recipe_blocked recipe_fused recipe_bf16 dropout_cost mask_cost attention_memory"
+names+=" peer_whole peer_regional"
 names+=" quick_compile paper"
 data=""
 out="runs/performance"
@@ -65,7 +66,10 @@ measure recipe_blocked "$here/train_throughput.py" --no-compile-time --rounds 7 
     --attention blocked
 measure recipe_fused "$here/train_throughput.py" --no-compile-time --rounds 7 --strategies whole \
     --optimizer fused
+measure recipe_bf16 "$here/train_throughput.py" --no-compile-time --rounds 7 --strategies whole \
+    --dtype bfloat16
 measure dropout_cost "$here/dropout_cost.py" --rounds 7
+measure mask_cost "$here/mask_cost.py" --rounds 7
 measure attention_memory "$here/attention_memory.py" --contexts 256,1024 --batch 4 --compiled
 measure peer_whole "$here/peer_nanogpt.py" --data "$data" --shape recipe --rounds 7 --strategy whole
 measure peer_regional "$here/peer_nanogpt.py" --data "$data" --shape recipe --rounds 7 --strategy regional

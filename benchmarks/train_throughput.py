@@ -12,8 +12,8 @@ taken within one run.
 
 Model FLOP utilisation uses nanoGPT's (PaLM's) count, per token 6*N + 12*L*C*T (N parameters
 without the position embedding, L layers, C width, T context), against the measured rate of a
-large fp32 matmul in this process (2*n^3 / time), not a datasheet peak. Random tokens stand in
-for data (speed does not depend on them).
+large matmul in the step's dtype in this process (2*n^3 / time; bf16 under ``--dtype bfloat16``),
+not a datasheet peak. Random tokens stand in for data (speed does not depend on them).
 
     PYTHONPATH=src python3 benchmarks/train_throughput.py [--steps 20] [--rounds 5] [--threads 2]
     PYTHONPATH=src python3 benchmarks/train_throughput.py --shape paper --steps 3 --rounds 3
@@ -37,7 +37,7 @@ from machine_load import load_line
 
 import dynadrop as dd
 from dynadrop.gpt.compiling import COMPILE_STRATEGIES, compile_gpt
-from dynadrop.gpt.config import preset
+from dynadrop.gpt.config import DTYPES, preset
 from dynadrop.gpt.model import ATTENTION_PATHS, GPT, GPTConfig
 from dynadrop.gpt.trainer import build_optimizer
 
@@ -169,6 +169,8 @@ def main() -> None:
                         help="the attention-dropout path (GPTConfig.attention)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="for-loop",
                         help="AdamW implementation (the trainer's is PyTorch's CPU default, for-loop)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
+                        help="bfloat16: forward and loss under bf16 autocast, weights fp32")
     parser.add_argument("--compile-time-only", action="store_true", help="only the cold/warm compile times")
     parser.add_argument("--no-compile-time", action="store_true", help="skip the cold/warm compile times")
     parser.add_argument("--first-step", choices=COMPILE_STRATEGIES, help=argparse.SUPPRESS)
@@ -192,25 +194,26 @@ def main() -> None:
     modes = [(False, "whole"), *((True, strategy) for strategy in strategies)]
     setups = [Setup(schedule, compiled, strategy) for compiled, strategy in modes for schedule in SCHEDULES]
     total_steps = 3 + args.rounds * args.steps
-    steps = {setup: make_step(setup, shape, batch, total_steps, optimizer_kind=args.optimizer)
+    steps = {setup: make_step(setup, shape, batch, total_steps, bf16=args.dtype == "bfloat16",
+                              optimizer_kind=args.optimizer)
              for setup in setups}
     for step in steps.values():
         time_steps(step, 3)  # warm-up (and the compile)
     timings: dict[Setup, list[float]] = {setup: [] for setup in setups}
     peaks = []
     for _ in range(args.rounds):
-        peaks.append(matmul_peak_gflops())
+        peaks.append(matmul_peak_gflops(dtype=getattr(torch, args.dtype)))
         for setup in setups:
             timings[setup].append(time_steps(steps[setup], args.steps))
     median_ms = {setup: statistics.median(times) for setup, times in timings.items()}
     tokens = batch * shape.block_size
     peak = statistics.median(peaks)
     print(f"torch {torch.__version__}, {args.threads} threads, shape {args.shape}, {args.attention} "
-          f"attention, {args.optimizer} AdamW ({shape.n_layer}x{shape.n_embd}, "
+          f"attention, {args.optimizer} AdamW, {args.dtype} ({shape.n_layer}x{shape.n_embd}, "
           f"context {shape.block_size}, batch {batch}), "
           f"{args.rounds} rounds x {args.steps} steps, medians")
-    print(f"measured fp32 matmul peak {peak:.0f} GFLOP/s; {flops_per_token(shape) * tokens / 1e9:.2f} "
-          "GFLOP per step")
+    step_gflop = flops_per_token(shape) * tokens / 1e9
+    print(f"measured {args.dtype} matmul peak {peak:.0f} GFLOP/s; {step_gflop:.2f} GFLOP per step")
     print(f"{'mode':8} {'schedule':>15} {'ms/step':>8} {'tokens/s':>9} {'vs eager':>8} {'MFU':>6}")
     for setup in setups:
         ms = median_ms[setup]
