@@ -36,6 +36,17 @@ def explicit_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return (probabilities if dropout is None else dropout(probabilities)) @ v
 
 
+def check_attention_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """One (batch, head, time, dim) shape for q, k, v, and few enough probabilities for int32 counters."""
+    if q.shape != k.shape or q.shape != v.shape or q.dim() != 4:
+        raise ValueError(f"q, k, v must share one (batch, head, time, dim) shape, got "
+                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    probabilities = q.shape[0] * q.shape[1] * q.shape[2] ** 2
+    if probabilities >= MAX_MASK_ELEMENTS:
+        raise ValueError(f"batch * heads * time**2 = {probabilities} probabilities; the mask counters "
+                         f"allow fewer than {MAX_MASK_ELEMENTS}")
+
+
 def _row_counters(q: torch.Tensor) -> torch.Tensor:
     """Counter of element (b, h, i, 0) of the (B, H, T, T) probabilities: ((b*H + h)*T + i)*T."""
     batch, heads, time, _ = q.shape
@@ -113,13 +124,7 @@ def blocked_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     """
     if block < 1:
         raise ValueError(f"block must be a positive number of keys, got {block}")
-    if q.shape != k.shape or q.shape != v.shape or q.dim() != 4:
-        raise ValueError(f"q, k, v must share one (batch, head, time, dim) shape, got "
-                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    probabilities = q.shape[0] * q.shape[1] * q.shape[2] ** 2
-    if probabilities >= MAX_MASK_ELEMENTS:
-        raise ValueError(f"batch * heads * time**2 = {probabilities} probabilities; the mask counters "
-                         f"allow fewer than {MAX_MASK_ELEMENTS}")
+    check_attention_inputs(q, k, v)
     if seeds is None:
         seeds = draw_seeds(q.device)
     return _BlockedAttention.apply(q, k, v, rate, seeds, block)

@@ -4,9 +4,12 @@ Two probes:
 
 - :func:`record_dropout_masks` sees every random mask drawn by eager PyTorch (``nn.Dropout``,
   ``F.dropout``, SDPA, ``nn.MultiheadAttention``, LSTM/GRU between layers), whatever object
-  holds the rate, by watching the ``bernoulli_`` calls below autograd.
+  holds the rate, by watching the ``bernoulli_`` calls below autograd, and the masks of
+  dynadrop's fused attention kernel (regenerated from the seeds it was called with).
 - :func:`record_site_outputs` hooks module sites and measures the fraction of non-zero inputs
-  they zero; it also works inside ``torch.compile``d models, where no mask call is visible.
+  they zero; it also works inside ``torch.compile``d models, where no mask call is visible. A
+  site whose rate a fused kernel applies (the GPT's attention dropout under
+  ``attention="fused"``) is never called as a module, so it counts nothing there.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from dynadrop.core.fused_attention import fused_attention_keep_mask
 from dynadrop.core.sites import find_dropout_sites
 
 
@@ -42,6 +46,10 @@ class _MaskRecorder(TorchDispatchMode):
             keep = float(args[1]) if len(args) > 1 else float((kwargs or {}).get("p", 0.5))
             dropped = (out == 0).sum().item()
             self.draws.append(MaskDraw(1.0 - keep, dropped / max(out.numel(), 1), out.numel()))
+        elif func is torch.ops.dynadrop.fused_attention.default and float(args[3]) > 0:
+            keep = fused_attention_keep_mask(args[0].shape, args[3], args[4])
+            dropped = keep.numel() - keep.sum().item()
+            self.draws.append(MaskDraw(float(args[3]), dropped / keep.numel(), keep.numel()))
         return out
 
 
