@@ -30,11 +30,12 @@ def fresh_compiler() -> None:
     torch._dynamo.utils.counters.clear()
 
 
-@pytest.mark.parametrize("strategy", ["whole", "regional"])
-def test_compiled_gpt_follows_rate_changes_without_recompiling(monkeypatch, strategy):
+@pytest.mark.parametrize(("strategy", "attention"), [("whole", "fused"), ("regional", "fused"),
+                                                   ("whole", "explicit")])
+def test_compiled_gpt_follows_rate_changes_without_recompiling(monkeypatch, strategy, attention):
     monkeypatch.setattr(torch._dynamo.config, "fail_on_recompile_limit_hit", True)
     fresh_compiler()
-    model = GPT(CONFIG)
+    model = GPT(replace(CONFIG, attention=attention))
     scheduler = dd.DropoutScheduler(model, "linear:0.4->0.0", total_steps=4)
     compiled = compile_gpt(model, model, strategy)
     idx = torch.randint(0, 30, (16, 16))
@@ -45,12 +46,34 @@ def test_compiled_gpt_follows_rate_changes_without_recompiling(monkeypatch, stra
             compiled(idx)[0].sum().backward()
         graphs.append(unique_graphs())
         assert len(drops) == 7
-        for site in drops.values():  # masked attention probabilities come in as 0: not counted
+        for name, site in drops.items():
+            if attention == "fused" and name.endswith("attn_dropout"):
+                assert site.alive == 0  # applied inside the kernel: see the test below
+                continue
+            # masked attention probabilities come in as 0: not counted
             assert_fraction_close(site.fraction, rate, site.alive)
         scheduler.step()
     assert graphs[1:] == [graphs[0]] * 3  # recording hooks may add graphs, rate changes never
-    compiled(idx)  # rate 0: attention switches to fused SDPA, one extra graph per region at most
+    compiled(idx)  # rate 0: dropout skipped, one extra graph per region at most
     assert unique_graphs() <= graphs[0] * 2
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.0])
+def test_compiled_fused_attention_draws_the_explicit_paths_masks(rate):
+    """Same seed -> same masks (the fused kernel's counters are the explicit path's): same loss and grads."""
+    results = []
+    for attention in ("fused", "explicit"):
+        fresh_compiler()
+        torch.manual_seed(5)
+        model = GPT(replace(CONFIG, attention=attention, dropout=rate))
+        idx, targets = torch.randint(0, 30, (2, 8, 16)).unbind(0)
+        _, loss = compile_gpt(model, model, "whole")(idx, targets)
+        loss.backward()
+        results.append((loss.detach(), [p.grad for p in model.parameters()]))
+    (fused_loss, fused_grads), (explicit_loss, explicit_grads) = results
+    torch.testing.assert_close(fused_loss, explicit_loss)
+    for fused, explicit in zip(fused_grads, explicit_grads, strict=True):
+        torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize(("strategy", "graphs"), [("whole", 1), ("regional", 3)])

@@ -52,7 +52,7 @@ def test_dropout_attention_paths_match_sdpa(attention):
 
 
 def test_unknown_attention_path_is_named():
-    with pytest.raises(ValueError, match="'flash'; allowed: explicit, blocked"):
+    with pytest.raises(ValueError, match="'flash'; allowed: fused, explicit, blocked"):
         GPTConfig(vocab_size=40, attention="flash")
 
 

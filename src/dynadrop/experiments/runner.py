@@ -12,8 +12,9 @@
 
 The workload (what a run is) is a module with ``build_config(preset, overrides, schedule, seed, *,
 timing) -> dict``, ``total_steps(config) -> int`` and ``execute(config, run_dir) -> dict`` (extra fields
-for ``record.json``, e.g. ``inference_tokens_per_s``); the default trains the GPT
-(:mod:`dynadrop.experiments.workload`).
+for ``record.json``, e.g. ``inference_tokens_per_s``), and optionally ``recorded_config(config) -> dict``
+(a config an older version recorded, as this one would write it, so new fields do not refuse
+old runs); the default trains the GPT (:mod:`dynadrop.experiments.workload`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def run_comparison(
                      out_dir, options=run_options(key) if run_options else {})
              for key in plan.run_keys()]
     for task in tasks:
-        _check_same_request(task.run_dir, _request(task))
+        _check_same_request(task.run_dir, _request(task), getattr(module, "recorded_config", None))
     atomic_write_json(out_dir / PLAN, plan.to_dict())
 
     outcome = RunOutcome()
@@ -115,9 +116,15 @@ def _settle(ended: Ended, run_dir: Path, outcome: RunOutcome, display: ProgressD
     display.run_failed(ended.key, read_json(run_dir / FAILURE)["error"])
 
 
-def _check_same_request(run_dir: Path, request: dict[str, Any]) -> None:
+def _check_same_request(run_dir: Path, request: dict[str, Any],
+                        recorded_config: Callable[[dict[str, Any]], dict[str, Any]] | None) -> None:
     path = run_dir / REQUEST
-    if path.exists() and read_json(path) != json.loads(json.dumps(request)):
+    if not path.exists():
+        return
+    stored = read_json(path)
+    if recorded_config is not None:
+        stored = {**stored, "config": recorded_config(stored["config"])}
+    if stored != json.loads(json.dumps(request)):
         raise ValueError(
             f"{run_dir} holds a run with a different training config; a comparison directory keeps "
             "one budget per run: use another --out, or delete that run directory to redo it"

@@ -94,6 +94,11 @@ def build_config(preset_name: str, overrides: dict[str, Any], schedule: str, see
     return {**config, "warm_up": True} if timing else config
 
 
+def recorded_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's recorded config as this version writes it: fields added since take the run's values."""
+    return {**config, "train": TrainConfig.from_dict(config["train"]).to_dict()}
+
+
 def total_steps(config: dict[str, Any]) -> int:
     return int(config["train"]["max_steps"])
 

@@ -8,8 +8,11 @@ from typing import Any
 
 from dynadrop.core import GROUPS, parse_schedule
 from dynadrop.gpt.data import SUBSET_MODES
+from dynadrop.gpt.model import ATTENTION_PATHS
 
 Schedule = str | dict[str, str]
+# Fields added after runs were recorded, with the value every run recorded before them had.
+RECORDED_BEFORE = {"attention": "explicit"}
 DTYPES = ("float32", "bfloat16")
 SCHEDULE_GROUPS = (*GROUPS, "default")
 
@@ -25,7 +28,8 @@ class TrainConfig:
     ``device="auto"`` picks CUDA when available. ``compile`` (on by default, as in nanoGPT) trains
     through ``torch.compile`` with hashed dropout masks: 2.3x eager at the paper's shape on 2 CPU
     cores, but a cold compile costs ~35 s (the ``cpu`` preset model), so the seconds-long presets
-    turn it off.
+    turn it off. ``attention`` picks the GPT's attention path (``fused``: one CPU kernel with the
+    dropout mask inside; see :mod:`dynadrop.gpt.model`).
     """
 
     # model
@@ -34,6 +38,7 @@ class TrainConfig:
     n_embd: int = 384
     block_size: int = 256
     bias: bool = False
+    attention: str = "fused"
     # data
     data: str | None = None
     train_chars: int | None = None
@@ -78,6 +83,8 @@ class TrainConfig:
                              "(or be None for the whole training split)")
         if self.train_subset not in SUBSET_MODES:
             raise ValueError(f"train_subset {self.train_subset!r} is not one of {SUBSET_MODES}")
+        if self.attention not in ATTENTION_PATHS:
+            raise ValueError(f"attention {self.attention!r} is not one of {ATTENTION_PATHS}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype {self.dtype!r} is not one of {DTYPES}")
         if not 0 <= self.min_lr <= self.learning_rate:
@@ -91,7 +98,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        return cls(**values)
+        """The config a recorded dict describes; fields it predates take the value its run had."""
+        return cls(**{**RECORDED_BEFORE, **values})
 
     @property
     def tokens_per_step(self) -> int:

@@ -9,11 +9,21 @@ buffer, so a compiled graph survives rate changes), named so the core groups the
 - ``blocks.N.attn.resid_dropout``: on the attention output projection (group ``residual``)
 - ``blocks.N.mlp.dropout``: on the MLP output (group ``mlp``)
 
-Attention uses fused SDPA when attention dropout is off (rate 0, or eval mode), and when it is on
-(SDPA's own dropout takes a Python float, which ``torch.compile`` would recompile for at every new
-rate) either the explicit softmax -> dropout -> matmul path (``attention="explicit"``, the default)
-or :func:`~dynadrop.core.attention.blocked_causal_attention` (``attention="blocked"``: online
-softmax over key blocks, hashed masks eager and compiled, O(T * block) memory instead of O(T^2)).
+Attention (``GPTConfig.attention``):
+
+- ``"fused"`` (the default): :func:`~dynadrop.core.fused_attention.fused_causal_attention`, one
+  CPU kernel with the dropout mask drawn inside its online softmax, at every rate and in eval
+  mode, eager and compiled, for CPU float32 tensors. Elsewhere (CUDA, bf16 autocast), or where
+  the kernel cannot be built (no C++ compiler; a warning says so), the ``"explicit"`` path runs.
+- ``"explicit"``: fused SDPA while attention dropout is off (rate 0, or eval mode), and while it
+  is on the softmax -> dropout -> matmul path (SDPA's own dropout takes a Python float, which
+  ``torch.compile`` would recompile for at every new rate): eager ``F.dropout`` masks, hashed
+  masks compiled.
+- ``"blocked"``: as explicit, but with dropout on
+  :func:`~dynadrop.core.attention.blocked_causal_attention` (online softmax over key blocks in
+  PyTorch ops, O(T * block) memory instead of O(T^2)).
+
+Compiled, the fused and explicit paths draw the same masks from the same seeds.
 """
 
 from __future__ import annotations
@@ -27,8 +37,9 @@ from torch import nn
 
 from dynadrop.core import ScheduledDropout
 from dynadrop.core.attention import blocked_causal_attention, explicit_causal_attention
+from dynadrop.core.fused_attention import fused_causal_attention, fused_kernel_available
 
-ATTENTION_PATHS = ("explicit", "blocked")
+ATTENTION_PATHS = ("fused", "explicit", "blocked")
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,7 @@ class GPTConfig:
     n_embd: int = 384
     dropout: float = 0.0
     bias: bool = False
-    attention: str = "explicit"
+    attention: str = "fused"
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_PATHS:
@@ -55,6 +66,7 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.n_head = config.n_head
         self.blocked = config.attention == "blocked"
+        self.fused = config.attention == "fused" and fused_kernel_available()
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = ScheduledDropout(config.dropout)
@@ -66,7 +78,10 @@ class CausalSelfAttention(nn.Module):
         batch, time, channels = x.shape
         q, k, v = (t.view(batch, time, self.n_head, -1).transpose(1, 2)
                    for t in self.qkv(x).split(channels, dim=2))
-        if not (self.training and self.attn_dropout.active):
+        dropout_on = self.training and self.attn_dropout.active
+        if self.fused and q.device.type == "cpu" and q.dtype == torch.float32:
+            y = fused_causal_attention(q, k, v, self.attn_dropout.rate if dropout_on else None)
+        elif not dropout_on:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         elif self.blocked:
             y = blocked_causal_attention(q, k, v, self.attn_dropout.rate)

@@ -64,8 +64,9 @@ from dynadrop.tracking import MetricSink, RunIdentity, open_trackers
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
-# Fields that may change between a run and its resumption: they do not alter the trajectory.
-RESUMABLE_CHANGES = frozenset({"device", "compile", "checkpoint_interval"})
+# Fields that may change between a run and its resumption: they change how a step is computed
+# (device, kernels), not what it computes.
+RESUMABLE_CHANGES = frozenset({"device", "compile", "attention", "checkpoint_interval"})
 CHECKPOINT_KEYS = ("config", "vocab", "model_config", "model", "optimizer", "dropout_scheduler", "progress",
                    "rng")
 # What a restart moves aside: everything the trainer writes into a run directory.
@@ -99,7 +100,7 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
 
 def model_config(config: TrainConfig, vocab_size: int) -> GPTConfig:
     return GPTConfig(vocab_size=vocab_size, block_size=config.block_size, n_layer=config.n_layer,
-                     n_head=config.n_head, n_embd=config.n_embd, bias=config.bias)
+                     n_head=config.n_head, n_embd=config.n_embd, bias=config.bias, attention=config.attention)
 
 
 @dataclass
@@ -398,7 +399,7 @@ class _Run:
         })
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        saved = checkpoint["config"]
+        saved = TrainConfig.from_dict(checkpoint["config"]).to_dict()
         current = self.config.to_dict()
         changed = {k: (saved.get(k), v) for k, v in current.items()
                    if saved.get(k) != v and k not in RESUMABLE_CHANGES}
