@@ -21,7 +21,8 @@ from dynadrop.experiments.records import CHECKPOINT, TRAIN_SUMMARY, read_json
 from dynadrop.gpt.files import atomic_write_json
 from tests.experiments.run_format import append_lines, eval_line, train_line
 
-PRESETS = {"fake": {"max_steps": 40, "eval_interval": 10, "step_seconds": 0.0, "fail_schedules": []}}
+PRESETS = {"fake": {"max_steps": 40, "eval_interval": 10, "step_seconds": 0.0, "fail_schedules": [],
+                    "kernel": "new"}}
 
 
 def build_config(preset: str, overrides: dict[str, Any], schedule: str, seed: int, *,
@@ -29,6 +30,11 @@ def build_config(preset: str, overrides: dict[str, Any], schedule: str, seed: in
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
     return {**PRESETS[preset], **overrides, "schedule": schedule, "seed": seed, "timing": timing}
+
+
+def recorded_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Records from before ``kernel`` existed ran the "old" one."""
+    return {"kernel": "old", **config}
 
 
 def total_steps(config: dict[str, Any]) -> int:

@@ -68,8 +68,23 @@ def test_rerun_skips_finished_runs_and_retries_failed_ones(comparison):
 def test_a_changed_budget_is_refused(comparison):
     out, plan, *_ = comparison
     changed = ComparePlan.from_dict({**plan.to_dict(), "overrides": {**plan.overrides, "max_steps": 80}})
-    with pytest.raises(ValueError, match="different training config"):
+    with pytest.raises(ValueError, match=r"different training config \(config.max_steps: 40 -> 80\)"):
         run_comparison(changed, out, workload=WORKLOAD, progress=None)
+
+
+def test_a_run_recorded_before_a_config_field_existed_resumes_at_its_old_value(tmp_path):
+    """The workload's recorded_config fills the field in: the same value resumes, another is refused."""
+    plan = make_plan()
+    run_comparison(plan, tmp_path, workload=WORKLOAD, progress=None)
+    for request_file in tmp_path.glob("**/request.json"):
+        request = read_json(request_file)
+        del request["config"]["kernel"]
+        request_file.write_text(json.dumps(request))
+    with pytest.raises(ValueError, match=r"config.kernel: 'old' -> 'new'"):
+        run_comparison(plan, tmp_path, workload=WORKLOAD, progress=None)
+    old = ComparePlan.from_dict({**plan.to_dict(), "overrides": {"kernel": "old"}})
+    rerun = run_comparison(old, tmp_path, workload=WORKLOAD, progress=None)
+    assert rerun.skipped == [RunKey("fixed-0.2", 0), RunKey("linear", 0)] and rerun.finished == []
 
 
 def test_jobs_and_threads_must_be_positive():

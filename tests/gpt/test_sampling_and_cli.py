@@ -101,3 +101,8 @@ def test_train_command_passes_the_compile_strategy(monkeypatch, tmp_path, capsys
     with pytest.raises(SystemExit):
         main(["train", "--compile-strategy", "blocks"])
     assert "'blocks'" in capsys.readouterr().err
+
+
+def test_an_unknown_attention_path_is_one_line_naming_the_choices(tmp_path, capsys):
+    assert main(["train", "--preset", "smoke", "--attention", "flash", "--out", str(tmp_path / "run")]) == 2
+    assert "attention 'flash' is not one of ('fused', 'explicit', 'blocked')" in capsys.readouterr().err

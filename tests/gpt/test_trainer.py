@@ -11,7 +11,7 @@ import torch
 
 import dynadrop as dd
 from dynadrop.gpt import trainer
-from dynadrop.gpt.config import preset
+from dynadrop.gpt.config import TrainConfig, preset
 from dynadrop.gpt.model import GPT, GPTConfig
 from dynadrop.gpt.trainer import build_optimizer, learning_rate, train
 from tests.conftest import assert_fraction_close
@@ -59,6 +59,18 @@ def test_finished_run_is_reported_not_retrained(smoke, tmp_path, monkeypatch):
 
 def test_resuming_a_different_config_is_refused(smoke, tmp_path):
     train(replace(smoke, max_steps=10), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="learning_rate: 0.001 -> 0.002"):
+        train(replace(smoke, max_steps=10, learning_rate=2e-3), tmp_path / "run", progress=False)
+
+
+def test_a_checkpoint_from_before_the_attention_field_resumes(smoke, tmp_path):
+    """Old configs read as attention=explicit, and the attention path may change on resume."""
+    first = train(replace(smoke, max_steps=10), tmp_path / "run", progress=False)
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    del checkpoint["config"]["attention"]
+    torch.save(checkpoint, tmp_path / "run" / "checkpoint.pt")
+    assert TrainConfig.from_dict(checkpoint["config"]).attention == "explicit"
+    assert train(replace(smoke, max_steps=10), tmp_path / "run", progress=False) == first
     with pytest.raises(ValueError, match="learning_rate: 0.001 -> 0.002"):
         train(replace(smoke, max_steps=10, learning_rate=2e-3), tmp_path / "run", progress=False)
 

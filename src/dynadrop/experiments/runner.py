@@ -124,8 +124,18 @@ def _check_same_request(run_dir: Path, request: dict[str, Any],
     stored = read_json(path)
     if recorded_config is not None:
         stored = {**stored, "config": recorded_config(stored["config"])}
-    if stored != json.loads(json.dumps(request)):
+    request = json.loads(json.dumps(request))
+    if stored != request:
+        changes = "; ".join(_differences(stored, request))
         raise ValueError(
-            f"{run_dir} holds a run with a different training config; a comparison directory keeps "
-            "one budget per run: use another --out, or delete that run directory to redo it"
+            f"{run_dir} holds a run with a different training config ({changes}); a comparison "
+            "directory keeps one budget per run: use another --out, or delete that run directory to redo it"
         )
+
+
+def _differences(stored: Any, requested: Any, path: str = "") -> list[str]:
+    """``key: stored -> requested`` for every leaf where two JSON values differ."""
+    if isinstance(stored, dict) and isinstance(requested, dict):
+        return [change for key in sorted(stored.keys() | requested.keys(), key=str)
+                for change in _differences(stored.get(key), requested.get(key), f"{path}{key}.")]
+    return [] if stored == requested else [f"{path.removesuffix('.')}: {stored!r} -> {requested!r}"]
