@@ -6,12 +6,14 @@
 # Run it on an idle machine: every script prints its load check first and last. Each script's
 # output goes to DIR/<name>.txt as it is printed (default runs/performance; the README's figures
 # are in results/performance-cpu/), so an interrupted run keeps what it measured; --only reruns
-# some of them (names: the DIR/<name>.txt files). All of it takes about 45 minutes.
+# some of them (names: the DIR/<name>.txt files). All of it takes about 90 minutes on a machine
+# whose two cores do 190 GFLOP/s of float32 matmul together.
 set -euo pipefail
 
-names="compile_time recipe recipe_blocked recipe_fused recipe_bf16 dropout_cost mask_cost attention_memory"
+names="compile_time recipe recipe_explicit recipe_blocked recipe_fused_adamw recipe_bf16 dropout_cost mask_cost"
+names+=" attention_memory"
 names+=" peer_whole peer_regional"
-names+=" quick_compile paper"
+names+=" quick_compile paper loss_equivalence"
 data=""
 out="runs/performance"
 only=""
@@ -20,7 +22,7 @@ while [[ $# -gt 0 ]]; do
         --data) data="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --only) only="${2//,/ }"; shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "unknown option '$1'; allowed: --data PATH, --out DIR, --only NAMES" >&2; exit 2 ;;
     esac
 done
@@ -62,9 +64,11 @@ measure() {
 
 measure compile_time "$here/train_throughput.py" --shape cpu --compile-time-only --threads 2
 measure recipe "$here/train_throughput.py" --no-compile-time --rounds 7
+measure recipe_explicit "$here/train_throughput.py" --no-compile-time --rounds 7 --strategies whole \
+    --attention explicit
 measure recipe_blocked "$here/train_throughput.py" --no-compile-time --rounds 7 --strategies whole \
     --attention blocked
-measure recipe_fused "$here/train_throughput.py" --no-compile-time --rounds 7 --strategies whole \
+measure recipe_fused_adamw "$here/train_throughput.py" --no-compile-time --rounds 7 --strategies whole \
     --optimizer fused
 measure recipe_bf16 "$here/train_throughput.py" --no-compile-time --rounds 7 --strategies whole \
     --dtype bfloat16
@@ -76,3 +80,4 @@ measure peer_regional "$here/peer_nanogpt.py" --data "$data" --shape recipe --ro
 measure quick_compile "$here/quick_compile.py" --data "$data" --rounds 2
 measure paper "$here/train_throughput.py" --shape paper --steps 3 --rounds 3 --no-compile-time \
     --strategies whole
+measure loss_equivalence "$here/loss_equivalence.py" --data "$data" --seeds 5 --steps 300

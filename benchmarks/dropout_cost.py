@@ -5,13 +5,12 @@ Three views, each side by side in one process, medians over alternating rounds:
 1. **Per site group**: the compiled (``whole``) step with dropout 0.2 in one group at a time
    (embedding, attention, residual, mlp), in none and in all, as % over none.
 2. **Attention alone** (one layer's q, k, v -> output, forward + backward): PyTorch's fused CPU
-   kernel that the model runs at rate 0 (``scaled_dot_product_attention``, no dropout), the
-   explicit path without dropout and with the hashed mask (what the model runs at 0.2), the
-   blocked path, and SDPA with ``dropout_p=0.2`` (what a plain model gets on CPU: the math
-   fallback). The gap between the fused kernel and the explicit path without dropout is the part
-   of the overhead that is not the mask at all.
+   kernel (``scaled_dot_product_attention``, no dropout: the explicit path at rate 0), dynadrop's
+   fused kernel without dropout and with the mask drawn inside (what the model runs at 0 and at
+   0.2), the explicit path without dropout and with the hashed mask, the blocked path, and SDPA
+   with ``dropout_p=0.2`` (what a plain model gets on CPU: the math fallback).
 3. **Profile shares** of a compiled step at 0.0 and 0.2: matrix products, Inductor's fused
-   kernels, PyTorch's fused attention kernel, the AdamW step, everything else.
+   kernels, the fused attention kernels (PyTorch's and dynadrop's), the AdamW step, the rest.
 
     PYTHONPATH=src python3 benchmarks/dropout_cost.py [--rounds 7] [--steps 20] [--threads 2]
 """
@@ -30,11 +29,13 @@ from torch.profiler import ProfilerActivity, profile
 from train_throughput import SHAPES, Setup, make_step, time_steps
 
 from dynadrop.core.attention import blocked_causal_attention, explicit_causal_attention
+from dynadrop.core.fused_attention import fused_causal_attention
 from dynadrop.core.hashed_masks import hashed_dropout
 
 GROUPS = ("embedding", "attention", "residual", "mlp")
 RATE = "0.2"
 MATMULS = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
+SDPA_KERNEL = "PyTorch's fused SDPA kernel, no dropout"
 
 
 def group_schedules(dropped: tuple[str, ...]) -> dict[str, str]:
@@ -75,9 +76,12 @@ def attention_alone(args: argparse.Namespace) -> None:
     causal = torch.ones(shape.block_size, shape.block_size, dtype=torch.bool).tril()
     explicit = partial(explicit_causal_attention, causal=causal)
     paths: dict[str, Callable[..., torch.Tensor]] = {
-        "fused kernel, no dropout (the model at 0)": partial(F.scaled_dot_product_attention, is_causal=True),
+        SDPA_KERNEL: partial(F.scaled_dot_product_attention, is_causal=True),
+        "dynadrop fused kernel, no dropout (the model at 0)": fused_causal_attention,
+        f"dynadrop fused kernel + mask {RATE} (the model at {RATE})": partial(fused_causal_attention,
+                                                                              rate=rate),
         "explicit, no dropout, compiled": torch.compile(explicit),
-        f"explicit + hashed mask {RATE}, compiled (the model)": torch.compile(
+        f"explicit + hashed mask {RATE}, compiled": torch.compile(
             partial(explicit, dropout=partial(hashed_dropout, rate=rate))),
         f"blocked + hashed mask {RATE}, compiled": torch.compile(
             partial(blocked_causal_attention, rate=rate)),
@@ -91,12 +95,12 @@ def attention_alone(args: argparse.Namespace) -> None:
         return call
 
     ms = alternate({name: forward_backward(path) for name, path in paths.items()}, args.rounds, 50)
-    fused = ms["fused kernel, no dropout (the model at 0)"]
+    reference = ms[SDPA_KERNEL]
     print(f"2. one attention layer, forward + backward ({batch}x{shape.n_head} heads, context "
           f"{shape.block_size}, head dim {head_dim}); x{shape.n_layer} layers per step:")
     for name, value in ms.items():
-        print(f"   {name:48} {value:6.3f} ms  {value / fused:5.2f}x  "
-              f"({(value - fused) * shape.n_layer:+.2f} ms per step)")
+        print(f"   {name:52} {value:6.3f} ms  {value / reference:5.2f}x  "
+              f"({(value - reference) * shape.n_layer:+.2f} ms per step)")
 
 
 def profile_shares(args: argparse.Namespace) -> None:
@@ -111,9 +115,10 @@ def profile_shares(args: argparse.Namespace) -> None:
         total = sum(event.self_cpu_time_total for event in events)
         matmul = sum(event.self_cpu_time_total for event in events if event.key in MATMULS)
         fused = sum(event.self_cpu_time_total for event in events if "CompiledFxGraph" in event.key)
-        flash = sum(event.self_cpu_time_total for event in events if "flash_attention" in event.key)
+        flash = sum(event.self_cpu_time_total for event in events
+                    if "flash_attention" in event.key or event.key.startswith("dynadrop::fused_attention"))
         adamw = sum(event.cpu_time_total for event in events if event.key.startswith("Optimizer.step"))
-        shares = {"matrix products": matmul, "Inductor kernels": fused, "fused attention kernel": flash,
+        shares = {"matrix products": matmul, "Inductor kernels": fused, "fused attention kernels": flash,
                   "AdamW step": adamw, "the rest": total - matmul - fused - flash - adamw}
         line = ", ".join(f"{name} {value / total:.0%}" for name, value in shares.items())
         print(f"   rate {rate}: {total / args.steps / 1000:.1f} ms per profiled step; {line}")

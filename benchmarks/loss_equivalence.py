@@ -1,17 +1,18 @@
 """Does the compiled trainer learn like the eager fp32 reference? Paired seeds, t-test, verdict.
 
 Each seed trains the CPU recipe (4x128, context 64, batch 12) twice through ``dynadrop.gpt.train``:
-``compile=False`` (reference) and ``compile=True``. Within a seed both runs share the
-initialisation and the batches; only the dropout masks differ (compiled: a counter
-hash; eager: ``bernoulli_``), so the two curves can only agree statistically. The check is a paired
-t-test on the final and the mean validation loss; PASS when neither shows a detectable
+the reference, eager with ``attention="explicit"`` (PyTorch's own ``bernoulli_`` masks at every
+site), and the fast path, ``compile=True`` with ``--attention`` (default: the fused kernel).
+Within a seed both runs share the initialisation and the batches; only the dropout masks differ
+(the fast path's come from a counter hash), so the two curves can only agree statistically. The
+check is a paired t-test on the final and the mean validation loss; PASS when neither shows a detectable
 difference (p >= 0.05) and the mean difference lies within the seed-to-seed standard deviation
 of the reference.
 
 ``--compile-strategy regional`` checks the regional compile (:mod:`dynadrop.gpt.compiling`) instead.
 
     PYTHONPATH=src python3 benchmarks/loss_equivalence.py --data /path/to/tinyshakespeare.txt \
-        [--seeds 3] [--steps 300] [--compile-strategy whole]
+        [--seeds 3] [--steps 300] [--compile-strategy whole] [--attention fused]
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from pathlib import Path
 from dynadrop.experiments.stats import compare_paired
 from dynadrop.gpt.compiling import COMPILE_STRATEGIES
 from dynadrop.gpt.config import TrainConfig, preset
+from dynadrop.gpt.model import ATTENTION_PATHS, GPTConfig
 from dynadrop.gpt.trainer import METRICS_FILE, train
 
 
 def val_losses(compile_model: bool, seed: int, args: argparse.Namespace, root: Path) -> list[float]:
     """The validation losses of one run of the CPU recipe, one per evaluation."""
     config = preset("cpu", n_embd=128, train_chars=None, data=args.data, seed=seed, compile=compile_model,
+                    attention=args.attention if compile_model else "explicit",
                     schedule=args.schedule, max_steps=args.steps, warmup_steps=args.steps // 10,
                     eval_interval=args.steps // 5, eval_batches=args.eval_batches,
                     checkpoint_interval=args.steps, log_interval=args.steps)
@@ -75,6 +78,8 @@ def main() -> None:
     parser.add_argument("--eval-batches", type=int, default=40)
     parser.add_argument("--schedule", default="linear:0.2->0.0")
     parser.add_argument("--compile-strategy", choices=COMPILE_STRATEGIES, default="whole")
+    parser.add_argument("--attention", choices=ATTENTION_PATHS, default=GPTConfig.attention,
+                        help="the compiled run's attention path (the eager reference's is explicit)")
     args = parser.parse_args()
     curves: dict[bool, list[list[float]]] = {False: [], True: []}
     with tempfile.TemporaryDirectory() as root:

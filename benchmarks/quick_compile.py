@@ -4,9 +4,10 @@ A comparison starts every run in a fresh process (``--jobs 2``: two at a time, o
 each), so what a run costs is a fresh process's: imports, data, compile (cold on an empty
 Inductor cache, warm when an earlier run left the graphs there) and 600 training steps. Each
 mode here is one such process training the quick preset's fixed-0.2 run (seed 0), in rounds
-that alternate the modes; cold runs get a new empty cache each time. Printed: process seconds,
-the trainer's training time, steady tokens/s (median of the logged ones) and, for each compile
-strategy, how many warm runs it takes to earn back one cold compile.
+that alternate the modes; cold runs get a new empty cache each time. ``eager explicit`` is the
+eager run on the explicit attention path (what the quick preset ran before the fused kernel).
+Printed: process seconds, the trainer's training time, steady tokens/s (median of the logged
+ones) and, for each compile strategy, how many warm runs it takes to earn back one cold compile.
 
     PYTHONPATH=src python3 benchmarks/quick_compile.py --data PATH [--rounds 2] [--threads 1]
 """
@@ -31,14 +32,17 @@ from dynadrop.experiments.workload import train_config
 from dynadrop.gpt.compiling import COMPILE_STRATEGIES
 from dynadrop.gpt.trainer import METRICS_FILE, train
 
-MODES = ("eager", *(f"{strategy} {cache}" for strategy in COMPILE_STRATEGIES for cache in ("cold", "warm")))
+MODES = ("eager", "eager explicit",
+         *(f"{strategy} {cache}" for strategy in COMPILE_STRATEGIES for cache in ("cold", "warm")))
 
 
 def train_one(mode: str, data: str, run_dir: Path, threads: int) -> dict[str, float]:
     """In this process: the quick preset's fixed-0.2 run, eager or compiled by ``mode``'s strategy."""
     torch.set_num_threads(threads)
-    strategy = mode.split()[0]
-    config = replace(train_config("quick", {"data": data}, "constant:0.2", 0), compile=strategy != "eager")
+    strategy, _, variant = mode.partition(" ")
+    attention = {"attention": "explicit"} if variant == "explicit" else {}
+    config = replace(train_config("quick", {"data": data, **attention}, "constant:0.2", 0),
+                     compile=strategy != "eager")
     summary = train(config, run_dir, progress=False,
                     compile_strategy=strategy if strategy != "eager" else "whole")
     logged = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines()]
@@ -91,6 +95,9 @@ def main() -> None:
         print(f"{mode:14} {values['process_s']:>9.1f} {values['train_s']:>8.1f} "
               f"{values['tokens_per_s']:>9.0f} {eager['process_s'] / values['process_s']:>7.2f}x "
               f"{values['best_val_loss']:>8.4f}")
+    explicit = medians["eager explicit"]
+    print(f"eager: the fused attention kernel trains {explicit['train_s'] / eager['train_s']:.2f}x as fast "
+          f"as the explicit path ({eager['train_s']:.1f} vs {explicit['train_s']:.1f} s of training)")
     for strategy in COMPILE_STRATEGIES:
         cold, warm = medians[f"{strategy} cold"]["process_s"], medians[f"{strategy} warm"]["process_s"]
         saved = eager["process_s"] - warm

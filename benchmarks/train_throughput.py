@@ -165,8 +165,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="intra-op threads")
     parser.add_argument("--strategies", default=",".join(COMPILE_STRATEGIES),
                         help=f"compile strategies to time, comma-separated ({', '.join(COMPILE_STRATEGIES)})")
-    parser.add_argument("--attention", choices=ATTENTION_PATHS, default="explicit",
-                        help="the attention-dropout path (GPTConfig.attention)")
+    parser.add_argument("--attention", choices=ATTENTION_PATHS, default=GPTConfig.attention,
+                        help=f"the attention path (GPTConfig.attention, default {GPTConfig.attention})")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="for-loop",
                         help="AdamW implementation (the trainer's is PyTorch's CPU default, for-loop)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
