@@ -15,8 +15,9 @@ from tests.conftest import assert_fraction_close
 from tests.core.test_blocked_attention import explicit_attention
 
 SEEDS = torch.tensor([12345, -678], dtype=torch.int32)
-# (batch, head, time, dim): one block, a partial last block, several blocks, odd sizes, one token
-SHAPES = [(2, 3, 64, 32), (2, 2, 100, 24), (1, 2, 130, 64), (3, 1, 17, 8), (1, 1, 1, 16)]
+# (batch, head, time, dim): one block, a partial last block, several blocks, odd sizes, one
+# token, a head wider than one 64-column tile
+SHAPES = [(2, 3, 64, 32), (2, 2, 100, 24), (1, 2, 130, 64), (3, 1, 17, 8), (1, 1, 1, 16), (1, 2, 70, 80)]
 
 
 def gpt_layout_inputs(shape):
