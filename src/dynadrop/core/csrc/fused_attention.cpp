@@ -408,6 +408,17 @@ View view_of(const float* data, const int64_t* strides) {
   return View{data, strides[0], strides[1], strides[2]};
 }
 
+// The arguments both entry points share, gathered into one Problem.
+Problem problem_of(const float* q, const int64_t* q_strides, const float* k, const int64_t* k_strides,
+                   const float* v, const int64_t* v_strides, int batch, int heads, int time, int dim,
+                   const float* rate, const int32_t* seeds) {
+  return Problem{{batch, heads, time, dim},
+                 Dropout(*rate, seeds),
+                 view_of(q, q_strides),
+                 view_of(k, k_strides),
+                 view_of(v, v_strides)};
+}
+
 }  // namespace
 
 extern "C" {
@@ -419,11 +430,7 @@ void dynadrop_attention_forward(const float* q, const int64_t* q_strides, const 
                                 float* out, const int64_t* out_strides, float* log_sum_exp, int batch,
                                 int heads, int time, int dim, const float* rate, const int32_t* seeds,
                                 int threads) {
-  const Problem p{{batch, heads, time, dim},
-                  Dropout(*rate, seeds),
-                  view_of(q, q_strides),
-                  view_of(k, k_strides),
-                  view_of(v, v_strides)};
+  const Problem p = problem_of(q, q_strides, k, k_strides, v, v_strides, batch, heads, time, dim, rate, seeds);
 #pragma omp parallel num_threads(threads)
   {
     Buffer q_scaled(p.matrix()), k_columns(p.matrix()), values(p.matrix()), scores(kBlock * kBlock),
@@ -446,11 +453,7 @@ void dynadrop_attention_backward(const float* q, const int64_t* q_strides, const
                                  float* grad_k, float* grad_v, const int64_t* grad_strides, int batch,
                                  int heads, int time, int dim, const float* rate, const int32_t* seeds,
                                  int threads) {
-  const Problem p{{batch, heads, time, dim},
-                  Dropout(*rate, seeds),
-                  view_of(q, q_strides),
-                  view_of(k, k_strides),
-                  view_of(v, v_strides)};
+  const Problem p = problem_of(q, q_strides, k, k_strides, v, v_strides, batch, heads, time, dim, rate, seeds);
   const View ov = view_of(out, out_strides), gv = view_of(grad_out, grad_out_strides);
 #pragma omp parallel num_threads(threads)
   {
