@@ -25,15 +25,14 @@ import torch.nn.functional as F
 from machine_load import load_line
 from train_throughput import time_steps
 
-from dynadrop.core.hashed_masks import draw_seeds, hashed_dropout, keep_mask_at
+from dynadrop.core.hashed_masks import draw_seeds, hashed_dropout, keep_mask
 
 RATE = 0.2
 
 
 def stored_hashed_dropout(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
     """The hashed mask as booleans without the checkpoint, so autograd keeps it for backward."""
-    counter = torch.arange(x.numel(), dtype=torch.int32).view(x.shape)
-    keep = keep_mask_at(counter, draw_seeds(x.device), rate, torch.bool)
+    keep = keep_mask(draw_seeds(x.device), rate, x.shape, torch.bool)
     return x * keep * (1.0 / (1.0 - rate))
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dynadrop.core.attention import blocked_causal_attention, explicit_causal_attention
-from dynadrop.core.hashed_masks import _keep_mask
+from dynadrop.core.hashed_masks import keep_mask
 from tests.conftest import assert_fraction_close
 
 SEEDS = torch.tensor([12345, -678], dtype=torch.int32)
@@ -40,7 +40,7 @@ def test_equals_the_explicit_path_with_the_same_mask_forward_and_backward(compil
     out = attention(q, k, v, rate, block=16, seeds=SEEDS)
     grad = torch.randn_like(out)
     blocked_grads = torch.autograd.grad(out, (q, k, v), grad)
-    keep = _keep_mask(SEEDS, rate, torch.Size((2, 3, 40, 40)), torch.float32)
+    keep = keep_mask(SEEDS, rate, torch.Size((2, 3, 40, 40)), torch.float32)
     expected = explicit_attention(q, k, v, rate, keep)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
     for got, want in zip(blocked_grads, torch.autograd.grad(expected, (q, k, v), grad), strict=True):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import dynadrop as dd
 from dynadrop.core import native
 from dynadrop.core.fused_attention import fused_attention_keep_mask, fused_causal_attention
-from dynadrop.core.hashed_masks import _keep_mask
+from dynadrop.core.hashed_masks import keep_mask
 from tests.conftest import assert_fraction_close
 from tests.core.test_blocked_attention import explicit_attention
 
@@ -36,7 +36,7 @@ def test_equals_the_explicit_path_with_the_same_mask_forward_and_backward(shape,
     grad = torch.randn_like(out)
     fused_grads = torch.autograd.grad(out, (q, k, v), grad)
     batch, heads, time, _ = shape
-    keep = _keep_mask(SEEDS, rate_tensor, torch.Size((batch, heads, time, time)), torch.float32)
+    keep = keep_mask(SEEDS, rate_tensor, torch.Size((batch, heads, time, time)), torch.float32)
     expected = explicit_attention(q, k, v, rate, keep)
     torch.testing.assert_close(out, expected, atol=2e-5, rtol=2e-5)
     for got, want in zip(fused_grads, torch.autograd.grad(expected, (q, k, v), grad), strict=True):

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from dynadrop.core.attention import check_attention_inputs
-from dynadrop.core.hashed_masks import draw_seeds, keep_mask_at
+from dynadrop.core.hashed_masks import draw_seeds, keep_mask
 from dynadrop.core.native import KernelUnavailable, load_kernel
 
 _LIBRARY = torch.library.Library("dynadrop", "FRAGMENT")
@@ -125,8 +125,7 @@ def fused_attention_keep_mask(shape: torch.Size, rate: torch.Tensor, seeds: torc
     """Which probabilities a kernel call on (batch, head, time, dim) inputs keeps: the causal
     (query >= key) entries, flattened, as the kernel draws them from ``seeds`` (for probes and tests)."""
     batch, heads, time, _ = shape
-    counters = torch.arange(batch * heads * time * time, dtype=torch.int32).view(batch, heads, time, time)
-    keep = keep_mask_at(counters, seeds, rate, torch.bool)
+    keep = keep_mask(seeds, rate, torch.Size((batch, heads, time, time)), torch.bool)
     return keep[..., torch.ones(time, time, dtype=torch.bool).tril()]
 
 

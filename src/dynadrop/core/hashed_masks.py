@@ -76,9 +76,10 @@ def draw_seeds(device: torch.device) -> torch.Tensor:
     return torch.ops.dynadrop.draw_mask_seeds(_SEED_DRAWS, device)
 
 
-def _keep_mask(seeds: torch.Tensor, rate: torch.Tensor, shape: torch.Size,
-               dtype: torch.dtype) -> torch.Tensor:
-    """1 where an element is kept, 0 where dropped, on the seeds' device."""
+def keep_mask(seeds: torch.Tensor, rate: torch.Tensor, shape: torch.Size,
+              dtype: torch.dtype) -> torch.Tensor:
+    """1 where an element of a ``shape`` tensor is kept, 0 where dropped (counters in row-major
+    order, as :func:`hashed_dropout` draws them), on the seeds' device."""
     counter = torch.arange(shape.numel(), dtype=torch.int32, device=seeds.device).view(shape)
     return keep_mask_at(counter, seeds, rate, dtype)
 
@@ -94,5 +95,5 @@ def hashed_dropout(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
     if x.numel() >= MAX_MASK_ELEMENTS:
         return x * (torch.rand_like(x, dtype=torch.float32) >= rate).to(x.dtype) * scale
     seeds = draw_seeds(x.device)
-    keep = checkpoint(_keep_mask, seeds, rate, x.shape, x.dtype, use_reentrant=False)
+    keep = checkpoint(keep_mask, seeds, rate, x.shape, x.dtype, use_reentrant=False)
     return x * keep * scale
